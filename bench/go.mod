@@ -1,0 +1,7 @@
+module github.com/llmhttp/llmhttp/bench
+
+go 1.26
+
+require github.com/llmhttp/llmhttp v0.0.0
+
+replace github.com/llmhttp/llmhttp => ../
