@@ -254,9 +254,13 @@ func (a *answer) ctx() context.Context { return a.r.Context() }
 // abort drops the connection. Over HTTP/2 this drops the whole connection
 // with every stream on it, not just this request's stream.
 func (a *answer) abort() {
-	if a.tc != nil {
-		a.tc.abort(a.f.Reset)
+	if a.tc == nil {
+		return
 	}
+	if a.r.ProtoMajor == 2 {
+		a.tc.awaitWrite(a.s.done)
+	}
+	a.tc.abort(a.f.Reset)
 }
 
 func (a *answer) flush() bool {

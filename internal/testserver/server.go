@@ -367,7 +367,36 @@ type trackedConn struct {
 	id       int64
 	tcp      *net.TCPConn
 	requests atomic.Int64
+	writes   atomic.Int64 // completed Write calls
 	once     sync.Once
+}
+
+func (c *trackedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.writes.Add(1)
+	return n, err
+}
+
+// awaitWrite waits, briefly, for the connection's next write. The HTTP/2
+// server copies a handler's flushed data into its own buffer and writes it
+// to the connection from another goroutine a moment later; dropping the
+// connection before that would lose what the handler sent. If that write has
+// already happened, there is no next one and the wait ends after 20ms.
+func (c *trackedConn) awaitWrite(done <-chan struct{}) {
+	seq := c.writes.Load()
+	deadline := time.NewTimer(20 * time.Millisecond)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for c.writes.Load() == seq {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return
+		case <-done:
+			return
+		}
+	}
 }
 
 func (c *trackedConn) Close() error {
