@@ -1,0 +1,140 @@
+package retry
+
+import (
+	"sync"
+	"time"
+)
+
+// BudgetConfig configures a retry budget. The zero value gives the
+// defaults: 20% of the calls of the last 10 seconds, plus 3 retries a second.
+type BudgetConfig struct {
+	// Ratio is the share of recent calls to a host that may be retries;
+	// zero means 0.2. During a total outage the server then sees about
+	// 1+Ratio attempts per call (plus the floor), instead of MaxRetries+1.
+	Ratio float64
+
+	// MinPerSecond is a floor of retries per second and host allowed
+	// whatever the traffic, so a lone caller on a quiet client still gets
+	// its retries; zero means 3. Up to one second's worth can be saved up.
+	MinPerSecond float64
+
+	// Window is how far back calls count towards Ratio; zero means 10s.
+	Window time.Duration
+}
+
+// Budget limits retries to a share of recent traffic, per host, so that
+// clients cannot turn a server's outage into a retry storm (the scheme of
+// Finagle's RetryBudget and gRPC's retry throttling). Every call deposits;
+// every retry withdraws, and is allowed while the retries of the window stay
+// under Ratio times its calls, or while the per-second floor has some left.
+//
+// A Budget is safe for concurrent use and may be shared by several retry
+// decorators (Config.Budget), for example one per SDK client talking to the
+// same host.
+type Budget struct {
+	ratio  float64
+	floor  float64
+	slots  int
+	window time.Duration
+	now    func() time.Time
+
+	hosts sync.Map // host string -> *hostBudget
+}
+
+// slot counts calls and retries of one second.
+type slot struct {
+	sec     int64
+	calls   int64
+	retries int64
+}
+
+type hostBudget struct {
+	mu        sync.Mutex
+	slots     []slot
+	floor     float64 // tokens saved up from the per-second floor
+	lastFloor time.Time
+}
+
+// NewBudget returns a budget with the given configuration (copied).
+func NewBudget(cfg BudgetConfig) *Budget {
+	b := &Budget{ratio: cfg.Ratio, floor: cfg.MinPerSecond, window: cfg.Window, now: time.Now}
+	if b.ratio <= 0 {
+		b.ratio = 0.2
+	}
+	if b.floor <= 0 {
+		b.floor = 3
+	}
+	if b.window <= 0 {
+		b.window = 10 * time.Second
+	}
+	b.slots = max(1, int((b.window+time.Second-1)/time.Second))
+	return b
+}
+
+func (b *Budget) host(h string) *hostBudget {
+	if v, ok := b.hosts.Load(h); ok {
+		return v.(*hostBudget)
+	}
+	hb := &hostBudget{slots: make([]slot, b.slots), floor: b.floor, lastFloor: b.now()}
+	v, _ := b.hosts.LoadOrStore(h, hb)
+	return v.(*hostBudget)
+}
+
+// cur returns the slot of second sec, emptied if it held an older second.
+func (h *hostBudget) cur(sec int64) *slot {
+	s := &h.slots[int(uint64(sec)%uint64(len(h.slots)))]
+	if s.sec != sec {
+		*s = slot{sec: sec}
+	}
+	return s
+}
+
+// deposit records a call. A call already marked as a retry by the layer
+// above (X-Stainless-Retry-Count > 0) is recorded as a retry instead: it is
+// one more attempt of a call already counted.
+func (b *Budget) deposit(host string, isRetry bool) {
+	h := b.host(host)
+	sec := b.now().Unix()
+	h.mu.Lock()
+	s := h.cur(sec)
+	if isRetry {
+		s.retries++
+	} else {
+		s.calls++
+	}
+	h.mu.Unlock()
+}
+
+// withdraw reports whether one more retry to host fits the budget, and if so
+// records it.
+func (b *Budget) withdraw(host string) bool {
+	h := b.host(host)
+	now := b.now()
+	sec := now.Unix()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+
+	var calls, retries int64
+	for i := range h.slots {
+		s := &h.slots[i]
+		if s.sec > sec-int64(len(h.slots)) && s.sec <= sec {
+			calls += s.calls
+			retries += s.retries
+		}
+	}
+	// Refill the floor: MinPerSecond tokens a second, one second's worth
+	// (at least one token) at most.
+	if el := now.Sub(h.lastFloor); el > 0 {
+		h.floor = min(max(b.floor, 1), h.floor+el.Seconds()*b.floor)
+		h.lastFloor = now
+	}
+	switch {
+	case float64(retries+1) <= b.ratio*float64(calls):
+	case h.floor >= 1:
+		h.floor--
+	default:
+		return false
+	}
+	h.cur(sec).retries++
+	return true
+}
