@@ -69,9 +69,9 @@ func TestBudgetFloorLetsLoneCallerRetry(t *testing.T) {
 }
 
 func TestBudgetUnit(t *testing.T) {
-	now := time.Unix(1_000_000, 0)
+	now := 1000 * time.Second
 	b := NewBudget(BudgetConfig{})
-	b.now = func() time.Time { return now }
+	b.clock = func() time.Duration { return now }
 	const host = "api.example.com"
 
 	// The floor: 3 retries with no traffic at all, then none until time passes.
@@ -79,12 +79,12 @@ func TestBudgetUnit(t *testing.T) {
 		assert.True(t, b.withdraw(host), "floor retry %d", i)
 	}
 	assert.False(t, b.withdraw(host))
-	now = now.Add(time.Second)
+	now += time.Second
 	assert.True(t, b.withdraw(host), "the floor refills")
 
 	// 20% of the window's calls.
 	b2 := NewBudget(BudgetConfig{MinPerSecond: 0.001})
-	b2.now = func() time.Time { return now }
+	b2.clock = func() time.Duration { return now }
 	b2.host(host).floor = 0
 	for range 100 {
 		b2.deposit(host, false)
@@ -96,7 +96,7 @@ func TestBudgetUnit(t *testing.T) {
 	assert.Equal(t, 20, n)
 
 	// Calls older than the window no longer count.
-	now = now.Add(11 * time.Second)
+	now += 11 * time.Second
 	b2.host(host).floor = 0
 	b2.host(host).lastFloor = now
 	assert.False(t, b2.withdraw(host))
@@ -118,9 +118,8 @@ func TestBudgetUnit(t *testing.T) {
 
 func TestBudgetShared(t *testing.T) {
 	srv, tr := server(t, testserver.Config{Default: testserver.Fault{Status: 503}})
-	now := time.Now()
 	shared := NewBudget(BudgetConfig{})
-	shared.now = func() time.Time { return now }
+	shared.clock = func() time.Duration { return time.Hour }
 	a, _ := newTest(t, Config{Budget: shared}, tr)
 	b, _ := newTest(t, Config{Budget: shared}, tr)
 	for _, rt := range []*transport{a, b} {

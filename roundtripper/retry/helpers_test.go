@@ -57,7 +57,8 @@ func newTest(t testing.TB, cfg Config, next http.RoundTripper) (*transport, *fak
 	rt := New(cfg)(next).(*transport)
 	rt.now, rt.sleep = ft.Now, ft.Sleep
 	if rt.budget != nil && cfg.Budget == nil {
-		rt.budget.now = ft.Now
+		start := ft.Now()
+		rt.budget.clock = func() time.Duration { return ft.Now().Sub(start) }
 	}
 	return rt, ft
 }
