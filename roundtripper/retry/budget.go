@@ -16,7 +16,9 @@ type BudgetConfig struct {
 
 	// MinPerSecond is a floor of retries per second and host allowed
 	// whatever the traffic, so a lone caller on a quiet client still gets
-	// its retries; zero means 3. Up to one second's worth can be saved up.
+	// its retries; zero means 3. Up to one second's worth, and at least
+	// 10, can be saved up, so that a lone call with a long MaxRetries and
+	// short backoffs is not cut short.
 	MinPerSecond float64
 
 	// Window is how far back calls count towards Ratio; zero means 10s.
@@ -87,13 +89,20 @@ func (b *Budget) host(h string) *hostBudget {
 	}
 	v, ok := b.hosts.Load(h)
 	if !ok {
-		hb := &hostBudget{slots: make([]slot, b.slots), floor: b.floor, lastFloor: b.clock()}
+		hb := &hostBudget{slots: make([]slot, b.slots), floor: b.burst(), lastFloor: b.clock()}
 		v, _ = b.hosts.LoadOrStore(h, hb)
 	}
 	hb := v.(*hostBudget)
 	b.last.Store(&hostEntry{host: h, hb: hb})
 	return hb
 }
+
+// burst is how many floor tokens can be saved up.
+func (b *Budget) burst() float64 { return max(b.floor, floorBurst) }
+
+// floorBurst is the least number of floor retries saved up: enough for a
+// lone call to use a MaxRetries of 10.
+const floorBurst = 10
 
 // cur returns the slot of second sec, emptied if it held an older second.
 func (h *hostBudget) cur(sec int64) *slot {
@@ -137,10 +146,9 @@ func (b *Budget) withdraw(host string) bool {
 			retries += s.retries
 		}
 	}
-	// Refill the floor: MinPerSecond tokens a second, one second's worth
-	// (at least one token) at most.
+	// Refill the floor: MinPerSecond tokens a second, up to a burst.
 	if el := now - h.lastFloor; el > 0 {
-		h.floor = min(max(b.floor, 1), h.floor+el.Seconds()*b.floor)
+		h.floor = min(b.burst(), h.floor+el.Seconds()*b.floor)
 		h.lastFloor = now
 	}
 	switch {

@@ -59,13 +59,15 @@ func TestBudgetAmplification(t *testing.T) {
 }
 
 func TestBudgetFloorLetsLoneCallerRetry(t *testing.T) {
-	srv, tr := server(t, testserver.Config{Default: testserver.Fault{Status: 503}})
-	rt, ft := newTest(t, Config{}, tr)
-	resp, err := rt.RoundTrip(post(t, t.Context(), srv.URL()))
-	require.NoError(t, err)
-	readAll(t, resp)
-	assert.Equal(t, int64(4), srv.Stats().Requests, "a lone call gets all of MaxRetries")
-	assert.Len(t, ft.Waits(), 3)
+	for _, n := range []int{3, 10} {
+		srv, tr := server(t, testserver.Config{Default: testserver.Fault{Status: 503}})
+		rt, ft := newTest(t, Config{MaxRetries: n, BaseDelay: time.Microsecond}, tr)
+		resp, err := rt.RoundTrip(post(t, t.Context(), srv.URL()))
+		require.NoError(t, err)
+		readAll(t, resp)
+		assert.Equal(t, int64(n+1), srv.Stats().Requests, "a lone call gets all of MaxRetries")
+		assert.Len(t, ft.Waits(), n)
+	}
 }
 
 func TestBudgetUnit(t *testing.T) {
@@ -74,13 +76,17 @@ func TestBudgetUnit(t *testing.T) {
 	b.clock = func() time.Duration { return now }
 	const host = "api.example.com"
 
-	// The floor: 3 retries with no traffic at all, then none until time passes.
-	for i := range 3 {
+	// The floor: a burst of 10 retries with no traffic at all, then none
+	// until time passes.
+	for i := range 10 {
 		assert.True(t, b.withdraw(host), "floor retry %d", i)
 	}
 	assert.False(t, b.withdraw(host))
 	now += time.Second
-	assert.True(t, b.withdraw(host), "the floor refills")
+	for i := range 3 {
+		assert.True(t, b.withdraw(host), "the floor refills 3 a second: %d", i)
+	}
+	assert.False(t, b.withdraw(host))
 
 	// 20% of the window's calls.
 	b2 := NewBudget(BudgetConfig{MinPerSecond: 0.001})
@@ -127,7 +133,8 @@ func TestBudgetShared(t *testing.T) {
 		require.NoError(t, err)
 		readAll(t, resp)
 	}
-	// 2 calls and a floor of 3 retries: the first decorator takes all 3,
-	// the second finds none left.
-	assert.Equal(t, int64(2+3), srv.Stats().Requests)
+	// 2 calls and a floor burst of 10 retries: the first decorator takes
+	// 3, the second 3, leaving 4 in the shared budget.
+	assert.Equal(t, int64(2+3+3), srv.Stats().Requests)
+	assert.InDelta(t, 4, shared.host(srv.Addr()).floor, 0.01)
 }

@@ -98,8 +98,10 @@ func (c *call) classifyResp(resp *http.Response) (bool, string) {
 		c.requestID = requestID(resp.Header)
 		c.snippet = ""
 	}
+	// Like the Stainless SDKs, x-should-retry is heeded on any response
+	// but a success: a paid 2xx is never thrown away.
 	should := ""
-	if v := resp.Header["X-Should-Retry"]; len(v) > 0 {
+	if v := resp.Header["X-Should-Retry"]; len(v) > 0 && resp.StatusCode/100 != 2 {
 		should = strings.ToLower(strings.TrimSpace(v[0]))
 	}
 	if resp.StatusCode >= 400 && (retry || should == "true") && resp.Body != nil && resp.Body != http.NoBody {

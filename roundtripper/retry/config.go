@@ -65,7 +65,8 @@ type Config struct {
 
 	// Statuses lists the response statuses that are retried; nil means
 	// DefaultStatuses, an empty non-nil slice retries no status. The
-	// x-should-retry response header overrides this list either way.
+	// x-should-retry response header of a non-2xx response overrides this
+	// list either way.
 	Statuses []int
 
 	// RetryAmbiguous retries failures that happened after the request may

@@ -21,7 +21,8 @@
 // Anthropic enforced_spend_limit_reached) is not retried: the first 4 KiB of
 // a retryable error body are read to decide, and the caller reads the same
 // bytes afterwards. The x-should-retry response header (true or false)
-// overrides the status rule.
+// overrides the status rule on any response but a 2xx (a paid success is
+// never thrown away).
 //
 // A failure after the request may have reached the server — a reset after
 // the body was written, an attempt timeout while waiting for headers — is
@@ -49,7 +50,7 @@
 // # Retry budget
 //
 // Retries to a host are limited to about 20% of its recent calls, plus a
-// floor of 3 a second (see [Budget]), so during a total outage the server
+// floor of 3 a second with a burst of 10 (see [Budget]), so during a total outage the server
 // sees about 1.25 attempts per call instead of MaxRetries+1, while a lone
 // caller still gets all its retries. A Budget can be shared between
 // decorators (Config.Budget) or switched off (Config.DisableBudget).

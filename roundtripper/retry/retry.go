@@ -113,10 +113,10 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // mayRetry is the first attempt's fast check: could this response be
 // retried? Only then is the full decision (body peek, hints) made.
 func (t *transport) mayRetry(resp *http.Response) bool {
-	if resp.Header["X-Should-Retry"] != nil {
+	if t.retryStatus(resp.StatusCode) {
 		return true
 	}
-	return t.retryStatus(resp.StatusCode)
+	return resp.StatusCode/100 != 2 && resp.Header["X-Should-Retry"] != nil
 }
 
 func (t *transport) retryStatus(code int) bool {

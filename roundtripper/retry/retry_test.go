@@ -171,6 +171,7 @@ func TestShouldRetryHeader(t *testing.T) {
 		{"false overrides 503", testserver.Fault{Status: 503, Header: map[string]string{"x-should-retry": "false"}}, 1},
 		{"true overrides 400", testserver.Fault{Status: 400, Header: map[string]string{"x-should-retry": "true"}}, 2},
 		{"true overrides quota", testserver.Fault{Status: 429, Body: "insufficient_quota", Header: map[string]string{"x-should-retry": "true"}}, 2},
+		{"ignored on a success", testserver.Fault{Header: map[string]string{"x-should-retry": "true"}}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
