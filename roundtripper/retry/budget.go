@@ -17,7 +17,7 @@ type BudgetConfig struct {
 	// MinPerSecond is a floor of retries per second and host allowed
 	// whatever the traffic, so a lone caller on a quiet client still gets
 	// its retries; zero means 3. Up to one second's worth, and at least
-	// 10, can be saved up, so that a lone call with a long MaxRetries and
+	// 5, can be saved up, so that a lone call with up to 5 retries and
 	// short backoffs is not cut short.
 	MinPerSecond float64
 
@@ -101,8 +101,9 @@ func (b *Budget) host(h string) *hostBudget {
 func (b *Budget) burst() float64 { return max(b.floor, floorBurst) }
 
 // floorBurst is the least number of floor retries saved up: enough for a
-// lone call to use a MaxRetries of 10.
-const floorBurst = 10
+// lone call to use a MaxRetries of 5 at once, small enough not to matter
+// in an outage (5 retries more in total).
+const floorBurst = 5
 
 // cur returns the slot of second sec, emptied if it held an older second.
 func (h *hostBudget) cur(sec int64) *slot {

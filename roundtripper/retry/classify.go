@@ -44,8 +44,10 @@ func idempotent(req *http.Request) bool {
 }
 
 // notSent reports whether err proves that nothing reached the server: an
-// error saying so through roundtripper.NotSent, or a failed dial (refused
-// connection, DNS failure, unreachable network).
+// error saying so through roundtripper.NotSent, a failed dial (refused
+// connection, DNS failure, unreachable network), or a connection that broke
+// while the request was still being written (the server never had all of
+// it; a reset after it was written fails on read, which is ambiguous).
 func notSent(err error) bool {
 	if roundtripper.NotSent(err) {
 		return true
@@ -58,7 +60,7 @@ func notSent(err error) bool {
 		return true
 	}
 	var opErr *net.OpError
-	return errors.As(err, &opErr) && (opErr.Op == "dial" || opErr.Op == "proxyconnect")
+	return errors.As(err, &opErr) && (opErr.Op == "dial" || opErr.Op == "proxyconnect" || opErr.Op == "write")
 }
 
 // permanent reports whether err cannot go away by retrying: a certificate

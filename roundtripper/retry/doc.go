@@ -7,8 +7,9 @@
 //
 // # What is retried
 //
-// By default: a failure before anything reached the server (refused
-// connection, DNS failure, any error reporting roundtripper.NotSent, such as
+// By default: a failure before the server had the request (refused
+// connection, DNS failure, a reset while the request was still being
+// written, any error reporting roundtripper.NotSent, such as
 // transport.ErrPoolTimeout); statuses 408, 409, 429, 500, 502, 503, 504 and
 // Anthropic's 529 ([DefaultStatuses]); and errors reporting
 // roundtripper.Replayable, such as sse.ErrFirstTokenTimeout — a stream that
@@ -50,7 +51,7 @@
 // # Retry budget
 //
 // Retries to a host are limited to about 20% of its recent calls, plus a
-// floor of 3 a second with a burst of 10 (see [Budget]), so during a total outage the server
+// floor of 3 a second with a burst of 5 (see [Budget]), so during a total outage the server
 // sees about 1.25 attempts per call instead of MaxRetries+1, while a lone
 // caller still gets all its retries. A Budget can be shared between
 // decorators (Config.Budget) or switched off (Config.DisableBudget).

@@ -313,6 +313,7 @@ func TestNotSent(t *testing.T) {
 		{"dns", &net.DNSError{Err: "no such host", Name: "api.invalid", IsNotFound: true}, Config{}, 4},
 		{"dial op", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("network is unreachable")}, Config{}, 4},
 		{"read reset", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, Config{}, 1},
+		{"write reset", &net.OpError{Op: "write", Net: "tcp", Err: syscall.ECONNRESET}, Config{}, 4},
 		{"disabled", sentErr{notSent: true}, Config{MaxRetries: -1}, 1},
 	}
 	for _, tt := range tests {
