@@ -54,6 +54,11 @@ func (c *call) decide(resp *http.Response, err error) decision {
 	} else {
 		ok, d.reason = c.classifyResp(resp)
 	}
+	if f := c.t.cfg.Retryable; f != nil && d.reason != ReasonCanceled {
+		if retry, decided := f(resp, err); decided {
+			ok, d.reason = retry, ReasonCustom
+		}
+	}
 	if !ok {
 		return d
 	}

@@ -30,6 +30,7 @@ const (
 	ReasonDeadline      = "deadline"            // the wait would end after the caller's deadline
 	ReasonBudget        = "budget exhausted"    // the host's retry budget had nothing left
 	ReasonNotRewindable = "body not rewindable" // the request body has no GetBody
+	ReasonCustom        = "config"              // Config.Retryable decided
 )
 
 // idempotent reports whether repeating req cannot act twice: its method is

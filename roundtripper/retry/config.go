@@ -85,6 +85,15 @@ type Config struct {
 	// that is not acceptable.
 	NoReplay bool
 
+	// Retryable, if not nil, overrides the rules above for the attempts it
+	// decides: it is asked after every attempt (a success included) and
+	// returns whether to retry and whether it decided at all; when decided
+	// is false the rules above apply. The caller's own cancellation is never
+	// retried, and MaxRetries, the waits, the deadline, a body that cannot
+	// be rewound and the budget still apply. It may be called from several
+	// goroutines at once and must not read resp.Body.
+	Retryable func(resp *http.Response, err error) (retry, decided bool)
+
 	// AddIdempotencyKey gives every request that lacks an Idempotency-Key
 	// header a fresh random one, kept across its attempts, so that ambiguous
 	// failures become safe to retry on servers that honour the header.

@@ -90,7 +90,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	trace := roundtripper.ContextTrace(req.Context())
 	resp, err := t.send(first, 1, trace)
-	if err == nil && !t.mayRetry(resp) {
+	if err == nil && t.cfg.Retryable == nil && !t.mayRetry(resp) {
 		if t.cfg.OnAttempt != nil || t.cfg.Logger != nil {
 			t.report(req.Context(), Attempt{Host: host, Method: req.Method, N: 1, Status: resp.StatusCode, Reason: ReasonSuccess})
 		}

@@ -525,3 +525,35 @@ func TestErrorIsCredentialFree(t *testing.T) {
 	assert.Contains(t, logs.String(), "attempt=2")
 	assert.Contains(t, logs.String(), "wait_source=backoff")
 }
+
+func TestRetryableOverride(t *testing.T) {
+	custom := func(resp *http.Response, err error) (bool, bool) {
+		switch {
+		case resp != nil && resp.StatusCode == 400:
+			return true, true
+		case resp != nil && resp.StatusCode == 503:
+			return false, true
+		}
+		return false, false
+	}
+	tests := []struct {
+		name     string
+		fault    testserver.Fault
+		attempts int64
+	}{
+		{"retries a 400", testserver.Fault{Status: 400}, 2},
+		{"stops a 503", testserver.Fault{Status: 503}, 1},
+		{"leaves a 502 to the rules", testserver.Fault{Status: 502}, 2},
+		{"leaves a success alone", testserver.Fault{}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, tr := server(t, testserver.Config{Script: []testserver.Fault{tt.fault}})
+			rt, _ := newTest(t, Config{Retryable: custom}, tr)
+			resp, err := rt.RoundTrip(post(t, t.Context(), srv.URL()))
+			require.NoError(t, err)
+			readAll(t, resp)
+			assert.Equal(t, tt.attempts, srv.Stats().Requests)
+		})
+	}
+}
