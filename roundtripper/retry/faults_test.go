@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -237,6 +238,55 @@ func TestProtocols(t *testing.T) {
 			for _, r := range srv.Requests() {
 				assert.Equal(t, chatBody, string(r.Body))
 			}
+		})
+	}
+}
+
+// firstTokenWatch stands in for sse.Watchdog: it holds the response until
+// its first byte and fails the attempt with a Replayable error if none comes
+// in time.
+func firstTokenWatch(next http.RoundTripper, timeout time.Duration) http.RoundTripper {
+	return roundtripper.Func(func(r *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(r)
+		if err != nil {
+			return nil, err
+		}
+		got := make(chan []byte, 1)
+		go func() {
+			b := make([]byte, 1)
+			n, _ := io.ReadFull(resp.Body, b)
+			got <- b[:n]
+		}()
+		select {
+		case b := <-got:
+			resp.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(b), resp.Body), resp.Body}
+			return resp, nil
+		case <-time.After(timeout):
+			_ = resp.Body.Close()
+			<-got
+			return nil, sentErr{replay: true}
+		}
+	})
+}
+
+func TestStallBeforeFirstTokenReplayed(t *testing.T) {
+	stream := `{"model":"m","stream":true,"max_tokens":3,"messages":[{"role":"user","content":"hi"}]}`
+	for _, noReplay := range []bool{false, true} {
+		t.Run("NoReplay="+strconv.FormatBool(noReplay), func(t *testing.T) {
+			srv, tr := server(t, testserver.Config{Script: []testserver.Fault{{FirstTokenDelay: time.Minute}}})
+			rt, _ := newTest(t, Config{NoReplay: noReplay}, firstTokenWatch(tr, 200*time.Millisecond))
+			resp, err := rt.RoundTrip(mustReq(t, srv.URL()+"/v1/chat/completions", stream))
+			if noReplay {
+				require.Error(t, err)
+				assert.Equal(t, int64(1), srv.Stats().Requests)
+				return
+			}
+			require.NoError(t, err)
+			assert.Contains(t, readAll(t, resp), "data: [DONE]")
+			assert.Equal(t, int64(2), srv.Stats().Requests, "retried without an idempotency key")
 		})
 	}
 }
