@@ -36,7 +36,9 @@ type WatchdogConfig struct {
 	KeepAliveEvents []string
 }
 
-func (c WatchdogConfig) firstToken() time.Duration { return orDefault(c.FirstTokenTimeout, DefaultFirstTokenTimeout) }
+func (c WatchdogConfig) firstToken() time.Duration {
+	return orDefault(c.FirstTokenTimeout, DefaultFirstTokenTimeout)
+}
 func (c WatchdogConfig) interval() time.Duration {
 	return orDefault(c.TokenIntervalTimeout, DefaultTokenIntervalTimeout)
 }
