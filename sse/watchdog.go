@@ -1,0 +1,200 @@
+package sse
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/llmhttp/llmhttp/roundtripper"
+)
+
+// Defaults from the layered-timeout table the project follows: 15 s for the
+// first streamed token, 10 s between tokens.
+const (
+	DefaultFirstTokenTimeout    = 15 * time.Second
+	DefaultTokenIntervalTimeout = 10 * time.Second
+)
+
+// WatchdogConfig configures Watchdog. Either timeout can be replaced for one
+// request with WithTimeouts.
+type WatchdogConfig struct {
+	// FirstTokenTimeout bounds the time from the request's start until the
+	// first content token: text, tool-call arguments or reasoning, not the
+	// envelope events a server sends before generation starts. Zero means
+	// DefaultFirstTokenTimeout (15s); negative means no limit.
+	FirstTokenTimeout time.Duration
+
+	// TokenIntervalTimeout bounds the time between content tokens once the
+	// first has arrived; comments and keep-alive events do not reset it.
+	// Zero means DefaultTokenIntervalTimeout (10s); negative means no limit.
+	TokenIntervalTimeout time.Duration
+
+	// KeepAliveEvents are event types that never count as tokens, in
+	// addition to comments and empty events. Nil means {"ping"}
+	// (Anthropic's keep-alive); an empty non-nil slice means none.
+	KeepAliveEvents []string
+}
+
+func (c WatchdogConfig) firstToken() time.Duration {
+	return orDefault(c.FirstTokenTimeout, DefaultFirstTokenTimeout)
+}
+func (c WatchdogConfig) interval() time.Duration {
+	return orDefault(c.TokenIntervalTimeout, DefaultTokenIntervalTimeout)
+}
+
+// orDefault applies the zero-means-default, negative-means-off rule; a
+// result of zero means off.
+func orDefault(d, def time.Duration) time.Duration {
+	switch {
+	case d < 0:
+		return 0
+	case d == 0:
+		return def
+	}
+	return d
+}
+
+type timeoutsKey struct{}
+
+// WithTimeouts returns a context whose requests the watchdog watches with
+// cfg's timeouts instead of its own: a non-zero field replaces the
+// watchdog's, a zero field keeps it, and a negative one turns that limit off
+// for the request. KeepAliveEvents is not taken from cfg.
+//
+// A request carrying such a context is also taken to be a stream from its
+// start, so its first-token timeout covers the wait for the response header
+// too (see Watchdog).
+func WithTimeouts(ctx context.Context, cfg WatchdogConfig) context.Context {
+	return context.WithValue(ctx, timeoutsKey{}, cfg)
+}
+
+// Watchdog returns a middleware that watches text/event-stream responses for
+// stalls and truncation. Other responses pass through untouched, and at no
+// measurable cost: the watchdog builds no context, timer or body wrapper for
+// them.
+//
+// For a stream, RoundTrip does not return until the first content token has
+// arrived (headers and envelope events do not count). If the first-token
+// timeout passes first, the stream fails, or the server sends an error event
+// or ends the stream first, the attempt is cancelled and RoundTrip returns a
+// *StreamError that says Replayable() == true, so a retry decorator outside
+// the watchdog repeats the call and the caller never sees the failed attempt.
+// The server may bill that abandoned attempt.
+//
+// After the first token, the body's Read fails with a *StreamError matching
+// ErrTokenIntervalTimeout when no content token arrives for the token-interval
+// timeout, ErrTruncated when a stream of a recognised dialect ends without its
+// terminal event, ErrErrorEvent after an error event, and ErrStreamCut when the
+// connection or HTTP/2 stream breaks. A cancelled stream's connection is
+// closed (HTTP/1.1) or its stream reset (HTTP/2), never returned to the pool
+// half-read. Closing the body stops the watch at once; no goroutine is
+// started per stream and no timer outlives the response.
+//
+// Because a context per call would cost every non-streaming call, the wait
+// for the response header is covered only for requests known to be streams:
+// those whose context carries WithTimeouts or whose Accept header asks for
+// text/event-stream. For others, a header that arrives after the first-token
+// deadline fails the attempt at once, and a server that never sends one is
+// left to the transport's ResponseHeaderTimeout.
+func Watchdog(cfg WatchdogConfig) roundtripper.Middleware {
+	if cfg.KeepAliveEvents == nil {
+		cfg.KeepAliveEvents = []string{"ping"}
+	} else {
+		cfg.KeepAliveEvents = append([]string{}, cfg.KeepAliveEvents...)
+	}
+	return func(next http.RoundTripper) http.RoundTripper {
+		if next == nil {
+			next = http.DefaultTransport
+		}
+		return &watchdog{next: next, cfg: cfg, now: time.Now}
+	}
+}
+
+type watchdog struct {
+	next http.RoundTripper
+	cfg  WatchdogConfig
+	now  func() time.Time
+}
+
+var _ http.RoundTripper = (*watchdog)(nil)
+
+// limits are the two timeouts in force for one request; zero means off.
+type limits struct {
+	first, interval time.Duration
+}
+
+func (w *watchdog) limits(ctx context.Context) (l limits, declared bool) {
+	l = limits{first: w.cfg.firstToken(), interval: w.cfg.interval()}
+	if o, ok := ctx.Value(timeoutsKey{}).(WatchdogConfig); ok {
+		declared = true
+		if o.FirstTokenTimeout != 0 {
+			l.first = max(o.FirstTokenTimeout, 0)
+		}
+		if o.TokenIntervalTimeout != 0 {
+			l.interval = max(o.TokenIntervalTimeout, 0)
+		}
+	}
+	return l, declared
+}
+
+func (w *watchdog) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := w.now()
+	l, declared := w.limits(req.Context())
+	if l.first == 0 && l.interval == 0 {
+		return w.next.RoundTrip(req)
+	}
+	if declared || acceptsEventStream(req.Header) {
+		return w.roundTripStream(req, start, l)
+	}
+	resp, err := w.next.RoundTrip(req)
+	if err != nil || !isEventStream(resp) {
+		return resp, err
+	}
+	s := w.newStream(req, resp, start, l, nil)
+	return s.awaitFirstToken()
+}
+
+// roundTripStream watches a request known to be a stream from its start,
+// through a context it can cancel while the header is still to come.
+func (w *watchdog) roundTripStream(req *http.Request, start time.Time, l limits) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(req.Context())
+	s := w.newStream(req, nil, start, l, cancel)
+	resp, err := w.next.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		if e := s.failure(); e != nil {
+			err = e
+		}
+		cancel(err)
+		s.finish(outcomeOf(err), err)
+		return nil, err
+	}
+	if !isEventStream(resp) {
+		// Not a stream after all: pass it through, releasing the context
+		// when the caller is done with the body.
+		s.stopTimer()
+		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+		return resp, nil
+	}
+	s.attach(resp)
+	return s.awaitFirstToken()
+}
+
+func acceptsEventStream(h http.Header) bool {
+	for _, v := range h["Accept"] {
+		if strings.Contains(v, "text/event-stream") {
+			return true
+		}
+	}
+	return false
+}
+
+// isEventStream reports whether resp is a successful text/event-stream.
+func isEventStream(resp *http.Response) bool {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return false
+	}
+	ct := resp.Header["Content-Type"]
+	const es = "text/event-stream"
+	return len(ct) > 0 && len(ct[0]) >= len(es) && strings.EqualFold(ct[0][:len(es)], es)
+}
