@@ -38,7 +38,8 @@ func (m mask) has(f fam) bool { return m&(1<<f) != 0 }
 // concurrent use. Create it with New and stop it with Close.
 type Cache struct {
 	cfg      Config
-	now      func() time.Time
+	now      func() time.Time // the clock; tests set a fake one
+	coarse   *coarseClock     // nil with a fake clock
 	resolver *net.Resolver
 	dial     func(ctx context.Context, network, address string) (net.Conn, error)
 
@@ -127,9 +128,11 @@ type Stats struct {
 // sweeper, which refreshes popular answers and forgets dead ones. Close
 // stops it.
 func New(cfg Config) *Cache {
-	return newCache(cfg, time.Now)
+	return newCache(cfg, nil)
 }
 
+// newCache is New with an injected clock; nil means the real one, read
+// through the coarse clock on the hot path.
 func newCache(cfg Config, now func() time.Time) *Cache {
 	c := &Cache{
 		cfg:             cfg,
@@ -159,6 +162,11 @@ func newCache(cfg Config, now func() time.Time) *Cache {
 		c.familyMask = maskBoth
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if now == nil {
+		c.now = time.Now
+		c.coarse = newCoarseClock()
+		c.wg.Go(func() { c.coarse.run(c.ctx.Done()) })
+	}
 	c.wg.Add(1)
 	go c.sweepLoop(c.sweepInterval())
 	return c
@@ -289,7 +297,7 @@ func (c *Cache) lookup(ctx context.Context, network, host string) ([]netip.Addr,
 		return nil, nil, &LookupError{Host: host, Err: ErrFamily}
 	}
 
-	now := c.now()
+	now := c.fastNow()
 	c.mu.RLock()
 	if e := c.entries[host]; e != nil {
 		if addrs := e.fresh(m, now); addrs != nil {
@@ -304,6 +312,14 @@ func (c *Cache) lookup(ctx context.Context, network, host string) ([]netip.Addr,
 	}
 	c.mu.RUnlock()
 	return c.lookupSlow(ctx, host, m, now)
+}
+
+// fastNow is the clock of the hot path.
+func (c *Cache) fastNow() time.Time {
+	if c.coarse != nil {
+		return c.coarse.now()
+	}
+	return c.now()
 }
 
 // fresh returns the cached addresses for the families in m when all of them
@@ -757,8 +773,7 @@ func bypass(m mask, host string) ([]netip.Addr, bool, error) {
 	if host == "" {
 		return nil, true, &LookupError{Host: host, Err: &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}}
 	}
-	c0 := host[0]
-	if (c0 >= '0' && c0 <= '9') || c0 == ':' || (c0 >= 'a' && c0 <= 'f') || (c0 >= 'A' && c0 <= 'F') {
+	if looksLikeIP(host) {
 		if ip, err := netip.ParseAddr(host); err == nil {
 			ip = ip.Unmap()
 			if (ip.Is4() && !m.has(fam4)) || (ip.Is6() && !m.has(fam6)) {
@@ -781,6 +796,20 @@ func bypass(m mask, host string) ([]netip.Addr, bool, error) {
 		return out, true, nil
 	}
 	return nil, false, nil
+}
+
+// looksLikeIP reports whether host may be an IP literal: IPv6 has a colon,
+// IPv4 only digits and dots. It spares names a failed netip.ParseAddr,
+// whose error allocates.
+func looksLikeIP(host string) bool {
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; c == ':' {
+			return true
+		} else if c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func isLocalhost(host string) bool {
