@@ -1,0 +1,825 @@
+package dnscache
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// fam indexes the per-family state of an entry.
+type fam uint8
+
+const (
+	fam4 fam = iota
+	fam6
+)
+
+// famNetwork is the net.Resolver network that asks for one family only, so
+// that one upstream query is one A or one AAAA question.
+var famNetwork = [2]string{fam4: "ip4", fam6: "ip6"}
+
+// mask is a set of families.
+type mask uint8
+
+const (
+	mask4    mask = 1 << fam4
+	mask6    mask = 1 << fam6
+	maskBoth      = mask4 | mask6
+)
+
+func (m mask) has(f fam) bool { return m&(1<<f) != 0 }
+
+// Cache is a caching resolver and dialer. Its methods are safe for
+// concurrent use. Create it with New and stop it with Close.
+type Cache struct {
+	cfg      Config
+	now      func() time.Time // the clock; tests set a fake one
+	coarse   *coarseClock     // nil with a fake clock
+	resolver *net.Resolver
+	dial     func(ctx context.Context, network, address string) (net.Conn, error)
+
+	ttl, staleLimit, negTTL, refreshAhead time.Duration
+	responseTimeout, lookupTimeout        time.Duration
+	connectTimeout, fallbackDelay         time.Duration
+	popular                               int64
+	maxEntries                            int
+	familyMask                            mask
+
+	// ctx is the parent of every upstream query; Close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+
+	refreshSem chan struct{} // one token per running background refresh
+
+	mu      sync.RWMutex
+	closed  bool
+	entries map[string]*entry
+	flights map[flightKey]*flight
+
+	tick     atomic.Uint64 // LRU clock: bumped on use, never the wall clock
+	prefer4  atomic.Bool   // the last Happy Eyeballs race was won by IPv4
+	dialNext atomic.Uint32 // rotation for hosts without an entry
+
+	hits, misses, queries, stale, refreshes, errs, evictions atomic.Int64
+}
+
+// entry is the cached state of one host. Its fields other than the atomics
+// are guarded by Cache.mu; the address slices are never modified once
+// stored, so they are handed to callers as they are.
+type entry struct {
+	host string
+	fam  [2]famState
+	all  []netip.Addr // fam6 then fam4 addresses, rebuilt on every store
+
+	used  atomic.Uint64 // Cache.tick at the last use
+	dials atomic.Uint32 // rotation counter for DialContext
+}
+
+type famState struct {
+	stored   bool         // an answer (possibly "no such host") was stored
+	addrs    []netip.Addr // the last good answer; nil with notFound
+	notFound error        // the upstream said there are no such addresses
+	expires  time.Time    // the stored answer is fresh until then
+
+	failErr     error     // the last upstream failure
+	failedUntil time.Time // ...remembered until then (negative caching)
+
+	hits       atomic.Int64 // cache hits since stored, counted up to Cache.popular
+	refreshing atomic.Bool
+}
+
+type flightKey struct {
+	host string
+	f    fam
+}
+
+// flight is one upstream query that every concurrent lookup of its host
+// and family waits for.
+type flight struct {
+	done    chan struct{}
+	started time.Time // wall time, for the response timer
+	refresh *atomic.Bool
+
+	// set before done is closed
+	addrs []netip.Addr
+	err   error
+}
+
+// Stats counts what a Cache did since New.
+type Stats struct {
+	Hits            int64 // lookups answered from the cache without asking the upstream (including remembered failures)
+	Misses          int64 // lookups that asked the upstream (or joined a query in flight)
+	UpstreamQueries int64 // queries sent upstream, one per host and address family, background refreshes included
+	StaleServed     int64 // lookups answered with an expired answer because the upstream failed or was slow (RFC 8767)
+	Refreshes       int64 // background refreshes of popular answers started
+	Errors          int64 // lookups that returned an error
+	Evictions       int64 // hosts dropped to stay within Config.MaxEntries
+	Entries         int   // hosts cached now
+}
+
+// New returns a Cache configured by cfg (copied) and starts its background
+// sweeper, which refreshes popular answers and forgets dead ones. Close
+// stops it.
+func New(cfg Config) *Cache {
+	return newCache(cfg, nil)
+}
+
+// newCache is New with an injected clock; nil means the real one, read
+// through the coarse clock on the hot path.
+func newCache(cfg Config, now func() time.Time) *Cache {
+	c := &Cache{
+		cfg:             cfg,
+		now:             now,
+		resolver:        closingResolver(cfg.resolver()),
+		dial:            cfg.dial(),
+		ttl:             cfg.ttl(),
+		staleLimit:      cfg.staleLimit(),
+		negTTL:          cfg.negativeTTL(),
+		refreshAhead:    cfg.refreshAhead(),
+		responseTimeout: cfg.responseTimeout(),
+		lookupTimeout:   cfg.lookupTimeout(),
+		connectTimeout:  cfg.connectTimeout(),
+		fallbackDelay:   cfg.fallbackDelay(),
+		popular:         cfg.popularHits(),
+		maxEntries:      cfg.maxEntries(),
+		refreshSem:      make(chan struct{}, cfg.maxRefreshes()),
+		entries:         make(map[string]*entry),
+		flights:         make(map[flightKey]*flight),
+	}
+	switch cfg.Family {
+	case FamilyIPv4:
+		c.familyMask = mask4
+	case FamilyIPv6:
+		c.familyMask = mask6
+	default:
+		c.familyMask = maskBoth
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if now == nil {
+		c.now = time.Now
+		c.coarse = newCoarseClock()
+		c.wg.Go(func() { c.coarse.run(c.ctx.Done()) })
+	}
+	c.wg.Add(1)
+	go c.sweepLoop(c.sweepInterval())
+	return c
+}
+
+// closingResolver returns a resolver that asks what r asks, but closes each
+// connection to the DNS server when the context of its query ends. The
+// pure-Go resolver only sets a deadline on that connection, so without this
+// a query to a silent server keeps a goroutine reading its socket for the
+// resolver's whole per-attempt timeout (5 s) after the caller gave up, and
+// after Close.
+func closingResolver(r *net.Resolver) *net.Resolver {
+	dial := r.Dial
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	return &net.Resolver{
+		PreferGo:     r.PreferGo,
+		StrictErrors: r.StrictErrors,
+		Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+			conn, err := dial(ctx, network, address)
+			if err != nil {
+				return nil, err
+			}
+			// The conn itself is returned, not a wrapper: the resolver
+			// tells UDP from TCP by its type.
+			context.AfterFunc(ctx, func() { _ = conn.Close() })
+			return conn, nil
+		},
+	}
+}
+
+// Close stops the background sweeper, cancels the upstream queries in
+// flight and waits for them to end. Cached answers are still served after
+// Close; lookups that would need the upstream fail with ErrClosed. Close is
+// safe to call more than once.
+func (c *Cache) Close() error {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		c.cancel()
+	})
+	c.wg.Wait()
+	return nil
+}
+
+// Stats returns the counters.
+func (c *Cache) Stats() Stats {
+	c.mu.RLock()
+	n := len(c.entries)
+	c.mu.RUnlock()
+	return Stats{
+		Hits:            c.hits.Load(),
+		Misses:          c.misses.Load(),
+		UpstreamQueries: c.queries.Load(),
+		StaleServed:     c.stale.Load(),
+		Refreshes:       c.refreshes.Load(),
+		Errors:          c.errs.Load(),
+		Evictions:       c.evictions.Load(),
+		Entries:         n,
+	}
+}
+
+// LookupNetIP returns the addresses of host, as net.Resolver.LookupNetIP
+// does, from the cache when it can. network is "ip", "ip4" or "ip6",
+// narrowed by Config.Family. For "ip" IPv6 addresses come first (RFC 8305
+// section 4).
+//
+// The returned slice is shared with the cache and with other callers: it
+// must not be modified. That is what makes a cached lookup free of
+// allocations.
+//
+// An IP literal is returned as it is and "localhost" (and names under
+// .localhost, RFC 6761) resolve to the loopback addresses, without the
+// cache. A failure is a *LookupError wrapping the resolver's error.
+func (c *Cache) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	addrs, _, err := c.lookup(ctx, network, host)
+	return addrs, err
+}
+
+// Prewarm looks up each host (a name, or host:port) in parallel so that the
+// first calls to them find their answers cached: the reference's DNS
+// pre-resolution, meant for the API hosts a client is configured with. It
+// returns the failures joined, each a *LookupError naming its host.
+func (c *Cache) Prewarm(ctx context.Context, hosts ...string) error {
+	errs := make([]error, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
+		}
+		wg.Go(func() {
+			_, errs[i] = c.LookupNetIP(ctx, "ip", h)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (c *Cache) networkMask(network string) (mask, bool) {
+	switch network {
+	case "ip":
+		return maskBoth, true
+	case "ip4":
+		return mask4, true
+	case "ip6":
+		return mask6, true
+	}
+	return 0, false
+}
+
+// lookup is LookupNetIP that also returns the host's entry, when it has
+// one, for DialContext's rotation.
+func (c *Cache) lookup(ctx context.Context, network, host string) ([]netip.Addr, *entry, error) {
+	m, ok := c.networkMask(network)
+	if !ok {
+		c.errs.Add(1)
+		return nil, nil, &LookupError{Host: host, Err: net.UnknownNetworkError(network)}
+	}
+	if addrs, ok, err := bypass(m, host); ok {
+		return addrs, nil, err
+	}
+	m &= c.familyMask
+	if m == 0 {
+		c.errs.Add(1)
+		return nil, nil, &LookupError{Host: host, Err: ErrFamily}
+	}
+
+	now := c.fastNow()
+	c.mu.RLock()
+	if e := c.entries[host]; e != nil {
+		if addrs := e.fresh(m, now); addrs != nil {
+			refresh := c.noteHit(e, m, now)
+			c.mu.RUnlock()
+			c.hits.Add(1)
+			if refresh != 0 {
+				c.refresh(e, refresh)
+			}
+			return addrs, e, nil
+		}
+	}
+	c.mu.RUnlock()
+	return c.lookupSlow(ctx, host, m, now)
+}
+
+// fastNow is the clock of the hot path.
+func (c *Cache) fastNow() time.Time {
+	if c.coarse != nil {
+		return c.coarse.now()
+	}
+	return c.now()
+}
+
+// fresh returns the cached addresses for the families in m when all of them
+// are fresh and there is at least one address, else nil.
+func (e *entry) fresh(m mask, now time.Time) []netip.Addr {
+	for f := fam4; f <= fam6; f++ {
+		if m.has(f) {
+			fs := &e.fam[f]
+			if !fs.stored || !now.Before(fs.expires) {
+				return nil
+			}
+		}
+	}
+	switch m {
+	case mask4:
+		return e.fam[fam4].addrs
+	case mask6:
+		return e.fam[fam6].addrs
+	}
+	if len(e.all) == 0 {
+		return nil
+	}
+	return e.all
+}
+
+// noteHit records a hit on the families in m of e and returns those due a
+// background refresh. c.mu is held for reading.
+func (c *Cache) noteHit(e *entry, m mask, now time.Time) mask {
+	// Touch without writing when e is already the most recent: a hot host
+	// then costs no contended write.
+	if t := c.tick.Load(); e.used.Load() != t {
+		e.used.Store(c.tick.Add(1))
+	}
+	var due mask
+	for f := fam4; f <= fam6; f++ {
+		if !m.has(f) {
+			continue
+		}
+		fs := &e.fam[f]
+		h := fs.hits.Load()
+		if h < c.popular {
+			h = fs.hits.Add(1)
+		}
+		if c.refreshAhead > 0 && h >= c.popular && !now.Before(fs.expires.Add(-c.refreshAhead)) && !fs.refreshing.Load() {
+			due |= 1 << f
+		}
+	}
+	return due
+}
+
+// famResult is what one family contributes to a lookup.
+type famResult struct {
+	addrs  []netip.Addr
+	err    error
+	stale  bool
+	cached bool // err was remembered, not just returned by the upstream
+}
+
+func (c *Cache) lookupSlow(ctx context.Context, host string, m mask, now time.Time) ([]netip.Addr, *entry, error) {
+	var (
+		res      [2]famResult
+		fls      [2]*flight
+		canStale [2]bool
+		waited   bool
+	)
+	c.mu.Lock()
+	e := c.entries[host]
+	for f := fam4; f <= fam6; f++ {
+		if !m.has(f) {
+			continue
+		}
+		var fs *famState
+		if e != nil {
+			fs = &e.fam[f]
+		}
+		switch {
+		case fs != nil && fs.stored && now.Before(fs.expires):
+			res[f] = famResult{addrs: fs.addrs, err: fs.notFound, cached: fs.notFound != nil}
+		case fs != nil && now.Before(fs.failedUntil):
+			res[f] = c.fallback(fs, now, fs.failErr)
+			res[f].cached = true
+		default:
+			waited = true
+			fl := c.flights[flightKey{host, f}]
+			if fl == nil {
+				fl = c.startLocked(flightKey{host, f}, nil)
+			}
+			if fl == nil { // closed
+				res[f] = c.fallback(fs, now, ErrClosed)
+				continue
+			}
+			fls[f] = fl
+			canStale[f] = c.canStale(fs, now)
+		}
+	}
+	if e != nil {
+		if t := c.tick.Load(); e.used.Load() != t {
+			e.used.Store(c.tick.Add(1))
+		}
+	}
+	c.mu.Unlock()
+	if waited {
+		c.misses.Add(1)
+	} else {
+		c.hits.Add(1)
+	}
+
+	for f := fam4; f <= fam6; f++ {
+		fl := fls[f]
+		if fl == nil {
+			continue
+		}
+		var timeout <-chan time.Time
+		if canStale[f] {
+			// The response timer runs from the start of the query, so
+			// a lookup joining a slow query waits only what is left of it.
+			t := time.NewTimer(c.responseTimeout - time.Since(fl.started))
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-fl.done:
+			if fl.err == nil || isNotFound(fl.err) {
+				res[f] = famResult{addrs: fl.addrs, err: fl.err}
+				continue
+			}
+			res[f] = c.fallbackNow(host, f, fl.err)
+		case <-timeout:
+			res[f] = c.fallbackNow(host, f, errSlow)
+		case <-ctx.Done():
+			c.errs.Add(1)
+			return nil, nil, &LookupError{Host: host, Err: ctx.Err()}
+		}
+	}
+	return c.combine(host, m, res)
+}
+
+// errSlow stands for an upstream that did not answer within the response
+// timer; it is never returned, since a stale answer is served instead.
+var errSlow = errors.New("upstream slow")
+
+// canStale reports whether fs has an expired answer that may still be
+// served at now. c.mu is held.
+func (c *Cache) canStale(fs *famState, now time.Time) bool {
+	return fs != nil && fs.stored && len(fs.addrs) > 0 && c.staleLimit > 0 &&
+		now.Before(fs.expires.Add(c.staleLimit))
+}
+
+// fallback answers for a family whose upstream failed with err: the stale
+// answer if there is one, else err. c.mu is held.
+func (c *Cache) fallback(fs *famState, now time.Time, err error) famResult {
+	if c.canStale(fs, now) {
+		return famResult{addrs: fs.addrs, stale: true}
+	}
+	return famResult{err: err}
+}
+
+func (c *Cache) fallbackNow(host string, f fam, err error) famResult {
+	now := c.now()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var fs *famState
+	if e := c.entries[host]; e != nil {
+		fs = &e.fam[f]
+	}
+	if err == errSlow && !c.canStale(fs, now) {
+		// The stale answer went away (evicted) while we waited.
+		return famResult{err: context.DeadlineExceeded}
+	}
+	return c.fallback(fs, now, err)
+}
+
+// combine merges the families' results into one answer.
+func (c *Cache) combine(host string, m mask, res [2]famResult) ([]netip.Addr, *entry, error) {
+	var (
+		addrs  []netip.Addr
+		n      int
+		err    error
+		cached bool
+		stale  bool
+	)
+	for _, f := range [2]fam{fam6, fam4} {
+		if !m.has(f) {
+			continue
+		}
+		r := res[f]
+		stale = stale || (r.stale && len(r.addrs) > 0)
+		if len(r.addrs) > 0 {
+			n++
+			if addrs == nil {
+				addrs = r.addrs
+			} else {
+				addrs = append(append(make([]netip.Addr, 0, len(addrs)+len(r.addrs)), addrs...), r.addrs...)
+			}
+			continue
+		}
+		// Prefer a real failure to "not found" when neither family
+		// answered: the failure is what the caller can act on.
+		if r.err != nil && (err == nil || (isNotFound(err) && !isNotFound(r.err))) {
+			err, cached = r.err, r.cached
+		}
+	}
+	if stale && addrs != nil {
+		c.stale.Add(1)
+		c.logDebug("dnscache: serving stale answer", "host", host)
+	}
+	if addrs != nil {
+		c.mu.RLock()
+		e := c.entries[host]
+		c.mu.RUnlock()
+		return addrs, e, nil
+	}
+	if err == nil {
+		err = &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	c.errs.Add(1)
+	return nil, nil, &LookupError{Host: host, Cached: cached, Err: err}
+}
+
+// startLocked starts an upstream query for k. c.mu is held for writing.
+// It returns nil after Close.
+func (c *Cache) startLocked(k flightKey, refresh *atomic.Bool) *flight {
+	if c.closed {
+		return nil
+	}
+	fl := &flight{done: make(chan struct{}), started: time.Now(), refresh: refresh}
+	c.flights[k] = fl
+	c.queries.Add(1)
+	c.wg.Add(1)
+	go c.query(k, fl)
+	return fl
+}
+
+// query asks the upstream for one family of one host and stores the
+// answer. Its context is the Cache's, not a caller's: a caller who gives up
+// leaves the query running for the others and for the cache, bounded by
+// LookupTimeout and Close.
+func (c *Cache) query(k flightKey, fl *flight) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(c.ctx, c.lookupTimeout)
+	addrs, err := c.resolver.LookupNetIP(ctx, famNetwork[k.f], k.host)
+	cancel()
+	if err == nil {
+		addrs = clean(addrs, k.f)
+		if len(addrs) == 0 {
+			err = &net.DNSError{Err: "no such host", Name: k.host, IsNotFound: true}
+		}
+	}
+	if err != nil {
+		addrs = nil
+		if c.ctx.Err() != nil {
+			err = ErrClosed
+		}
+		c.logDebug("dnscache: upstream query failed", "host", k.host, "network", famNetwork[k.f], "err", err)
+	}
+	now := c.now()
+
+	c.mu.Lock()
+	delete(c.flights, k)
+	if !errors.Is(err, ErrClosed) {
+		c.storeLocked(k, addrs, err, now)
+	}
+	c.mu.Unlock()
+
+	if fl.refresh != nil {
+		fl.refresh.Store(false)
+		<-c.refreshSem
+	}
+	fl.addrs, fl.err = addrs, err
+	close(fl.done)
+}
+
+// clean unmaps addresses, keeps those of family f and drops duplicates.
+func clean(addrs []netip.Addr, f fam) []netip.Addr {
+	out := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		a = a.Unmap()
+		if a.Is4() != (f == fam4) {
+			continue
+		}
+		dup := false
+		for _, b := range out {
+			if a == b {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// storeLocked records an upstream answer. c.mu is held for writing.
+func (c *Cache) storeLocked(k flightKey, addrs []netip.Addr, err error, now time.Time) {
+	e := c.entries[k.host]
+	if e == nil {
+		e = &entry{host: k.host}
+		e.used.Store(c.tick.Add(1))
+		c.entries[k.host] = e
+		c.evictLocked()
+	}
+	fs := &e.fam[k.f]
+	other := &e.fam[1-k.f]
+	switch {
+	case err == nil:
+		fs.stored, fs.addrs, fs.notFound = true, addrs, nil
+		fs.expires = now.Add(c.ttl)
+		fs.failErr, fs.failedUntil = nil, time.Time{}
+		fs.hits.Store(0)
+		// A name that exists but lacks the other family is an answer,
+		// not a failure: keep it as long as this one, so a host without
+		// AAAA does not cost a query every NegativeTTL.
+		if other.stored && other.notFound != nil && other.expires.Before(fs.expires) {
+			other.expires = fs.expires
+		}
+	case isNotFound(err):
+		// RFC 8767: "no such name" is an answer; it replaces a stale one.
+		fs.stored, fs.addrs, fs.notFound = true, nil, err
+		fs.failErr, fs.failedUntil = nil, time.Time{}
+		fs.hits.Store(0)
+		if other.stored && len(other.addrs) > 0 {
+			fs.expires = now.Add(c.ttl)
+		} else {
+			fs.expires = now.Add(c.negTTL)
+		}
+	default:
+		fs.failErr = err
+		fs.failedUntil = now.Add(c.negTTL)
+	}
+	e.all = e.all[:0:0]
+	if n := len(e.fam[fam6].addrs) + len(e.fam[fam4].addrs); n > 0 {
+		e.all = make([]netip.Addr, 0, n)
+		e.all = append(append(e.all, e.fam[fam6].addrs...), e.fam[fam4].addrs...)
+	}
+}
+
+// evictLocked drops least recently used hosts until the cache fits. The
+// scan is linear, but it runs only when an upstream answer adds a host to a
+// full cache, next to which it is cheap.
+func (c *Cache) evictLocked() {
+	for len(c.entries) > c.maxEntries {
+		var victim *entry
+		for _, e := range c.entries {
+			if victim == nil || e.used.Load() < victim.used.Load() {
+				victim = e
+			}
+		}
+		delete(c.entries, victim.host)
+		c.evictions.Add(1)
+		c.logDebug("dnscache: evicted", "host", victim.host)
+	}
+}
+
+// refresh starts background queries for the families in due of e, within
+// the bound on concurrent refreshes.
+func (c *Cache) refresh(e *entry, due mask) {
+	for f := fam4; f <= fam6; f++ {
+		if !due.has(f) {
+			continue
+		}
+		fs := &e.fam[f]
+		if !fs.refreshing.CompareAndSwap(false, true) {
+			continue
+		}
+		select {
+		case c.refreshSem <- struct{}{}:
+		default:
+			fs.refreshing.Store(false)
+			continue
+		}
+		c.mu.Lock()
+		k := flightKey{e.host, f}
+		started := false
+		if c.entries[e.host] == e && c.flights[k] == nil {
+			started = c.startLocked(k, &fs.refreshing) != nil
+		}
+		c.mu.Unlock()
+		if started {
+			c.refreshes.Add(1)
+		} else {
+			fs.refreshing.Store(false)
+			<-c.refreshSem
+		}
+	}
+}
+
+func (c *Cache) sweepInterval() time.Duration {
+	// Real time, whatever the clock: the sweeper must notice a refresh
+	// window well inside it, and needs no finer grain than a second.
+	if c.refreshAhead == 0 {
+		return time.Second
+	}
+	return min(max(c.refreshAhead/2, 50*time.Millisecond), time.Second)
+}
+
+func (c *Cache) sweepLoop(every time.Duration) {
+	defer c.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			c.sweep(c.now())
+		}
+	}
+}
+
+// sweep refreshes popular answers about to expire and forgets hosts with
+// nothing left worth serving.
+func (c *Cache) sweep(now time.Time) {
+	type due struct {
+		e *entry
+		m mask
+	}
+	var refresh []due
+	c.mu.Lock()
+	for host, e := range c.entries {
+		keep := false
+		var m mask
+		for f := fam4; f <= fam6; f++ {
+			fs := &e.fam[f]
+			if (fs.stored && now.Before(fs.expires)) || c.canStale(fs, now) ||
+				now.Before(fs.failedUntil) || c.flights[flightKey{host, f}] != nil {
+				keep = true
+			}
+			if c.refreshAhead > 0 && fs.stored && fs.hits.Load() >= c.popular &&
+				now.Before(fs.expires) && !now.Before(fs.expires.Add(-c.refreshAhead)) {
+				m |= 1 << f
+			}
+		}
+		if !keep {
+			delete(c.entries, host)
+			continue
+		}
+		if m != 0 {
+			refresh = append(refresh, due{e, m})
+		}
+	}
+	c.mu.Unlock()
+	for _, d := range refresh {
+		c.refresh(d.e, d.m)
+	}
+}
+
+// bypass answers IP literals and localhost without the cache.
+func bypass(m mask, host string) ([]netip.Addr, bool, error) {
+	if host == "" {
+		return nil, true, &LookupError{Host: host, Err: &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}}
+	}
+	if looksLikeIP(host) {
+		if ip, err := netip.ParseAddr(host); err == nil {
+			ip = ip.Unmap()
+			if (ip.Is4() && !m.has(fam4)) || (ip.Is6() && !m.has(fam6)) {
+				return nil, true, &LookupError{Host: host, Err: ErrFamily}
+			}
+			return []netip.Addr{ip}, true, nil
+		}
+	}
+	if isLocalhost(host) {
+		// RFC 6761 section 6.3: localhost is the loopback, never asked of
+		// DNS. IPv4 first: local model servers (Ollama, llama.cpp) often
+		// listen on 127.0.0.1 alone.
+		var out []netip.Addr
+		if m.has(fam4) {
+			out = append(out, netip.AddrFrom4([4]byte{127, 0, 0, 1}))
+		}
+		if m.has(fam6) {
+			out = append(out, netip.IPv6Loopback())
+		}
+		return out, true, nil
+	}
+	return nil, false, nil
+}
+
+// looksLikeIP reports whether host may be an IP literal: IPv6 has a colon,
+// IPv4 only digits and dots. It spares names a failed netip.ParseAddr,
+// whose error allocates.
+func looksLikeIP(host string) bool {
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; c == ':' {
+			return true
+		} else if c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func isLocalhost(host string) bool {
+	host = strings.TrimSuffix(host, ".")
+	return strings.EqualFold(host, "localhost") ||
+		(len(host) > len(".localhost") && strings.EqualFold(host[len(host)-len(".localhost"):], ".localhost"))
+}
+
+func (c *Cache) logDebug(msg string, args ...any) {
+	if c.cfg.Logger != nil {
+		c.cfg.Logger.Debug(msg, args...)
+	}
+}
