@@ -157,58 +157,42 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	allowed := l.allowed(ctx, start)
-	reject := func(e *LimitedError) (*http.Response, error) {
-		closeBody(out)
-		e.Host, e.Allowed = h.key, allowed
-		h.mu.Lock()
-		h.stats.Rejected++
-		h.mu.Unlock()
-		return nil, e
-	}
+	// c is the whole state of this call, and later the response body's
+	// wrapper, so that an uncontended call allocates once here.
+	c := &call{l: l, h: h, ctx: ctx, out: out, tokens: tokens, allowed: l.allowed(ctx, start)}
 
 	after, why := h.hold(start)
-	if allowed >= 0 && after > allowed {
-		return reject(&LimitedError{Reason: why, Wait: after})
+	if c.allowed >= 0 && after > c.allowed {
+		return c.reject(&LimitedError{Reason: why, Wait: after})
 	}
-	rates := h.rates(&l.cfg)
+	c.rates = h.rates(&l.cfg)
 	g, err := l.store.Reserve(ctx, Reservation{
-		Key: h.key, Now: start, After: after, Rates: rates,
-		Requests: 1, Tokens: tokens, MaxWait: allowed,
+		Key: h.key, Now: start, After: after, Rates: c.rates,
+		Requests: 1, Tokens: tokens, MaxWait: c.allowed,
 	})
 	if err != nil {
-		return reject(&LimitedError{Reason: "store", Err: err})
+		return c.reject(&LimitedError{Reason: "store", Err: err})
 	}
 	if !g.OK {
 		reason := g.Reason
 		if g.Wait <= after {
 			reason = why
 		}
-		return reject(&LimitedError{Reason: reason, Wait: g.Wait})
+		return c.reject(&LimitedError{Reason: reason, Wait: g.Wait})
 	}
-	giveBack := func() {
-		l.store.Adjust(context.WithoutCancel(ctx), Adjustment{
-			Key: h.key, Now: l.now(), Rates: rates, Requests: -1, Tokens: -tokens,
-			Fallback: g.Fallback, RemainingRequests: -1, RemainingTokens: -1,
-		})
-	}
+	c.fallback = g.Fallback
 
 	waited := g.Wait > 0
 	if h.sem != nil && !h.sem.tryAcquire() {
 		waited = true
 		left := time.Duration(-1)
-		if allowed >= 0 {
-			left = max(allowed-l.now().Sub(start), 0)
+		if c.allowed >= 0 {
+			left = max(c.allowed-l.now().Sub(start), 0)
 		}
 		ok, cerr := h.sem.acquire(ctx, left)
 		if !ok {
-			giveBack()
-			return reject(&LimitedError{Reason: "concurrency", Err: cerr})
-		}
-	}
-	release := func() {
-		if h.sem != nil {
-			h.sem.release()
+			c.giveBack()
+			return c.reject(&LimitedError{Reason: "concurrency", Err: cerr})
 		}
 	}
 
@@ -220,10 +204,10 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if hu, why := h.hold(now); hu > 0 && now.Add(hu).After(until) {
 			waited = true
 			until = now.Add(hu)
-			if allowed >= 0 && until.Sub(start) > allowed {
-				release()
-				giveBack()
-				return reject(&LimitedError{Reason: why, Wait: until.Sub(start)})
+			if c.allowed >= 0 && until.Sub(start) > c.allowed {
+				c.release()
+				c.giveBack()
+				return c.reject(&LimitedError{Reason: why, Wait: until.Sub(start)})
 			}
 		}
 		d := until.Sub(now)
@@ -231,9 +215,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			break
 		}
 		if err := sleep(ctx, d); err != nil {
-			release()
-			giveBack()
-			return reject(&LimitedError{Reason: g.Reason, Err: err, Wait: until.Sub(start)})
+			c.release()
+			c.giveBack()
+			return c.reject(&LimitedError{Reason: g.Reason, Err: err, Wait: until.Sub(start)})
 		}
 	}
 
@@ -248,35 +232,127 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	resp, err := t.next.RoundTrip(out)
 	if err != nil {
-		release()
+		c.release()
 		if roundtripper.NotSent(err) {
-			giveBack()
+			c.giveBack()
 		}
 		return nil, err
 	}
 
 	now := l.now()
 	remReq, remTok := h.observe(resp.Header, resp.StatusCode, now, &l.cfg)
-	adj := Adjustment{
-		Key: h.key, Now: now, Rates: h.rates(&l.cfg), Fallback: g.Fallback,
-		RemainingRequests: remReq, RemainingTokens: remTok,
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		// Rejected calls are not billed: give their tokens back.
-		adj.Tokens = -tokens
-	}
-	if adj.Tokens != 0 || remReq >= 0 || remTok >= 0 {
+	ok2xx := resp.StatusCode >= 200 && resp.StatusCode <= 299
+	if !ok2xx || remReq >= 0 || remTok >= 0 {
+		adj := Adjustment{
+			Key: h.key, Now: now, Rates: h.rates(&l.cfg), Fallback: c.fallback,
+			RemainingRequests: remReq, RemainingTokens: remTok,
+		}
+		if !ok2xx {
+			// Rejected calls are not billed: give their tokens back.
+			adj.Tokens = -tokens
+		}
 		l.store.Adjust(context.WithoutCancel(ctx), adj)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols || resp.Body == nil {
-		release()
+		c.release()
 		return resp, nil
 	}
-	resp.Body = &body{
-		rc: resp.Body, l: l, h: h, release: release, ctx: context.WithoutCancel(ctx),
-		estimate: tokens, fallback: g.Fallback, watch: resp.StatusCode >= 200 && resp.StatusCode <= 299,
-	}
+	c.rc, c.watch = resp.Body, ok2xx
+	resp.Body = c
 	return resp, nil
+}
+
+// call is the state of one call through the limiter; once the response
+// arrives it wraps the response body, holding the call's concurrency slot
+// until the caller has read the body to its end or closed it, and
+// correcting the token estimate from the usage the body reports.
+type call struct {
+	l        *Limiter
+	h        *host
+	ctx      context.Context
+	out      *http.Request
+	tokens   int64
+	allowed  time.Duration
+	rates    Rates
+	fallback bool
+
+	rc    io.ReadCloser
+	watch bool
+
+	mu   sync.Mutex
+	done bool
+	scan usageScanner
+}
+
+func (c *call) reject(e *LimitedError) (*http.Response, error) {
+	closeBody(c.out)
+	e.Host, e.Allowed = c.h.key, c.allowed
+	c.h.mu.Lock()
+	c.h.stats.Rejected++
+	c.h.mu.Unlock()
+	return nil, e
+}
+
+// giveBack returns what the call's reservation took: it was not sent.
+func (c *call) giveBack() {
+	c.l.store.Adjust(context.WithoutCancel(c.ctx), Adjustment{
+		Key: c.h.key, Now: c.l.now(), Rates: c.rates, Requests: -1, Tokens: -c.tokens,
+		Fallback: c.fallback, RemainingRequests: -1, RemainingTokens: -1,
+	})
+}
+
+func (c *call) release() {
+	if c.h.sem != nil {
+		c.h.sem.release()
+	}
+}
+
+func (c *call) Read(p []byte) (int, error) {
+	n, err := c.rc.Read(p)
+	if c.watch && n > 0 {
+		c.mu.Lock()
+		if !c.done {
+			c.scan.write(p[:n])
+		}
+		c.mu.Unlock()
+	}
+	if err != nil {
+		c.finish()
+	}
+	return n, err
+}
+
+func (c *call) Close() error {
+	err := c.rc.Close()
+	c.finish()
+	return err
+}
+
+func (c *call) finish() {
+	c.mu.Lock()
+	if c.done {
+		c.mu.Unlock()
+		return
+	}
+	c.done = true
+	used := c.scan.usage.total()
+	c.mu.Unlock()
+
+	c.release()
+	if used <= 0 {
+		return
+	}
+	h, l := c.h, c.l
+	h.mu.Lock()
+	h.stats.UsedTokens += used
+	h.stats.Corrected++
+	h.mu.Unlock()
+	if d := used - c.tokens; d != 0 {
+		l.store.Adjust(context.WithoutCancel(c.ctx), Adjustment{
+			Key: h.key, Now: l.now(), Rates: h.rates(&l.cfg), Tokens: d,
+			Fallback: c.fallback, RemainingRequests: -1, RemainingTokens: -1,
+		})
+	}
 }
 
 // sleep waits for d or until ctx ends.
@@ -416,71 +492,4 @@ func (h *host) observe(hd http.Header, status int, now time.Time, cfg *Config) (
 		}
 	}
 	return remReq, remTok
-}
-
-// body holds the call's concurrency slot until the caller has read the body
-// to its end or closed it, and corrects the token estimate from the usage
-// the body reports.
-type body struct {
-	rc       io.ReadCloser
-	l        *Limiter
-	h        *host
-	ctx      context.Context
-	release  func()
-	estimate int64
-	fallback bool
-	watch    bool
-
-	mu   sync.Mutex
-	done bool
-	scan usageScanner
-}
-
-func (b *body) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	if b.watch && n > 0 {
-		b.mu.Lock()
-		if !b.done {
-			b.scan.write(p[:n])
-		}
-		b.mu.Unlock()
-	}
-	if err != nil {
-		b.finish()
-	}
-	return n, err
-}
-
-func (b *body) Close() error {
-	err := b.rc.Close()
-	b.finish()
-	return err
-}
-
-func (b *body) finish() {
-	b.mu.Lock()
-	if b.done {
-		b.mu.Unlock()
-		return
-	}
-	b.done = true
-	used := b.scan.usage.total()
-	b.scan = usageScanner{}
-	b.mu.Unlock()
-
-	b.release()
-	if used <= 0 {
-		return
-	}
-	h, l := b.h, b.l
-	h.mu.Lock()
-	h.stats.UsedTokens += used
-	h.stats.Corrected++
-	h.mu.Unlock()
-	if d := used - b.estimate; d != 0 {
-		l.store.Adjust(b.ctx, Adjustment{
-			Key: h.key, Now: l.now(), Rates: h.rates(&l.cfg), Tokens: d,
-			Fallback: b.fallback, RemainingRequests: -1, RemainingTokens: -1,
-		})
-	}
 }

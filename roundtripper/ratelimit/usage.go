@@ -1,9 +1,6 @@
 package ratelimit
 
-import (
-	"bytes"
-	"encoding/json"
-)
+import "bytes"
 
 // usageScanner watches a response body as the caller reads it and picks out
 // the "usage" objects in it, so the token estimate of a call can be
@@ -24,6 +21,7 @@ type usageScanner struct {
 	inStr bool
 	esc   bool
 	buf   []byte
+	small [256]byte // buf's first storage: usage objects are small
 
 	usage usage
 	found bool
@@ -73,6 +71,9 @@ func (s *usageScanner) write(p []byte) {
 				p = p[1:]
 			case s.state == usAfterColon && c == '{':
 				s.state, s.depth, s.inStr, s.esc = usCapture, 0, false, false
+				if s.buf == nil {
+					s.buf = s.small[:0]
+				}
 				s.buf = s.buf[:0]
 			default:
 				// "usage" was a value or a null: look for the next one.
@@ -154,15 +155,120 @@ func (s *usageScanner) parse() {
 	if len(s.buf) > maxUsageObject {
 		return
 	}
-	var u usage
-	if json.Unmarshal(s.buf, &u) != nil {
+	u, ok := parseUsage(s.buf)
+	if !ok {
 		return
 	}
-	s.found = true
 	merge := func(dst *int64, v int64) { *dst = max(*dst, min(v, maxTokensCap)) }
 	merge(&s.usage.PromptTokens, u.PromptTokens)
 	merge(&s.usage.CompletionTokens, u.CompletionTokens)
 	merge(&s.usage.TotalTokens, u.TotalTokens)
 	merge(&s.usage.InputTokens, u.InputTokens)
 	merge(&s.usage.OutputTokens, u.OutputTokens)
+}
+
+// parseUsage reads the counters of a usage object: the non-negative
+// integers of its top-level keys that usage knows. It does not allocate,
+// and does not validate more JSON than it needs; ok is false when the
+// object is not one.
+func parseUsage(b []byte) (u usage, ok bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return u, false
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return u, false
+		}
+		if b[i] == '}' {
+			return u, true
+		}
+		if b[i] == ',' {
+			i++
+			continue
+		}
+		if b[i] != '"' {
+			return u, false
+		}
+		end := stringEnd(b, i)
+		if end < 0 {
+			return u, false
+		}
+		key := b[i+1 : end]
+		i = skipSpace(b, end+1)
+		if i >= len(b) || b[i] != ':' {
+			return u, false
+		}
+		i = skipSpace(b, i+1)
+		if i >= len(b) {
+			return u, false
+		}
+		var dst *int64
+		switch string(key) {
+		case "prompt_tokens":
+			dst = &u.PromptTokens
+		case "completion_tokens":
+			dst = &u.CompletionTokens
+		case "total_tokens":
+			dst = &u.TotalTokens
+		case "input_tokens":
+			dst = &u.InputTokens
+		case "output_tokens":
+			dst = &u.OutputTokens
+		}
+		if dst != nil && b[i] >= '0' && b[i] <= '9' {
+			var n int64
+			for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+				if n < maxTokensCap {
+					n = n*10 + int64(b[i]-'0')
+				}
+			}
+			*dst = min(n, maxTokensCap)
+			continue
+		}
+		// Skip any other value: a string, a nested object or array, or a
+		// literal, up to the comma or brace that ends it at this level.
+		depth := 0
+		for ; i < len(b); i++ {
+			switch c := b[i]; {
+			case c == '"':
+				if i = stringEnd(b, i); i < 0 {
+					return u, false
+				}
+			case c == '{' || c == '[':
+				depth++
+			case c == '}' || c == ']':
+				if depth == 0 {
+					goto next
+				}
+				depth--
+			case c == ',' && depth == 0:
+				goto next
+			}
+		}
+	next:
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index of the quote closing the string that opens
+// at b[i], or -1.
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j
+		}
+	}
+	return -1
 }
