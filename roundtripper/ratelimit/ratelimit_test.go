@@ -156,7 +156,7 @@ func TestBurstKeepsToRPM(t *testing.T) {
 			if w < 0 {
 				continue
 			}
-			allowed := 20 + int((w + 250*time.Millisecond).Seconds()*20)
+			allowed := 20 + int((w+250*time.Millisecond).Seconds()*20)
 			assert.LessOrEqual(t, j-i+1, allowed, "arrivals %d..%d within %v", i, j, w)
 		}
 	}
