@@ -61,10 +61,10 @@ func ContextTrace(ctx context.Context) *Trace {
 
 // WithTrace returns a context carrying t. If ctx already carries a Trace,
 // the returned one calls the hooks of both, the old ones first, as
-// httptrace.WithClientTrace does.
+// httptrace.WithClientTrace does. A nil t returns ctx unchanged.
 func WithTrace(ctx context.Context, t *Trace) context.Context {
 	if t == nil {
-		panic("roundtripper: nil Trace")
+		return ctx
 	}
 	if old := ContextTrace(ctx); old != nil {
 		t = old.merge(t)
