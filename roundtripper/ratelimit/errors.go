@@ -40,6 +40,8 @@ func (e *LimitedError) Error() string {
 		return fmt.Sprintf("ratelimit: %s: limited: limit store unavailable: %v", e.Host, e.Err)
 	case e.Err != nil:
 		return fmt.Sprintf("ratelimit: %s: limited: gave up waiting for %s: %v", e.Host, e.Reason, e.Err)
+	case e.Wait == 0:
+		return fmt.Sprintf("ratelimit: %s: limited: no %s slot free within the %v allowed", e.Host, e.Reason, e.Allowed.Round(time.Millisecond))
 	case e.Wait == Never:
 		return fmt.Sprintf("ratelimit: %s: limited: the call needs more %s than the bucket holds", e.Host, e.Reason)
 	case e.Allowed < 0:

@@ -128,9 +128,9 @@ func (h *host) hold(now time.Time) (time.Duration, string) {
 }
 
 // allowed is how long a call starting at now may wait: MaxWait, or less
-// when its context's deadline is nearer. -1 means no bound.
-func (l *Limiter) allowed(ctx context.Context, now time.Time) time.Duration {
-	a := time.Duration(-1)
+// when its context's deadline is nearer (byDeadline). -1 means no bound.
+func (l *Limiter) allowed(ctx context.Context, now time.Time) (a time.Duration, byDeadline bool) {
+	a = -1
 	switch {
 	case l.cfg.MaxWait > 0:
 		a = l.cfg.MaxWait
@@ -141,10 +141,10 @@ func (l *Limiter) allowed(ctx context.Context, now time.Time) time.Duration {
 		// A call that could go only at its deadline could not go at all.
 		left := max(dl.Sub(now)-time.Millisecond, 0)
 		if a < 0 || left < a {
-			a = left
+			a, byDeadline = left, true
 		}
 	}
-	return a
+	return a, byDeadline
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -159,7 +159,8 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	// c is the whole state of this call, and later the response body's
 	// wrapper, so that an uncontended call allocates once here.
-	c := &call{l: l, h: h, ctx: ctx, out: out, tokens: tokens, allowed: l.allowed(ctx, start)}
+	c := &call{l: l, h: h, ctx: ctx, out: out, tokens: tokens}
+	c.allowed, c.byDeadline = l.allowed(ctx, start)
 
 	after, why := h.hold(start)
 	if c.allowed >= 0 && after > c.allowed {
@@ -190,6 +191,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			left = max(c.allowed-l.now().Sub(start), 0)
 		}
 		ok, cerr := h.sem.acquire(ctx, left)
+		if !ok && cerr == nil && c.byDeadline {
+			cerr = context.DeadlineExceeded // it would have come in a millisecond
+		}
 		if !ok {
 			c.giveBack()
 			return c.reject(&LimitedError{Reason: "concurrency", Err: cerr})
@@ -267,14 +271,16 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // until the caller has read the body to its end or closed it, and
 // correcting the token estimate from the usage the body reports.
 type call struct {
-	l        *Limiter
-	h        *host
-	ctx      context.Context
-	out      *http.Request
-	tokens   int64
-	allowed  time.Duration
-	rates    Rates
-	fallback bool
+	l       *Limiter
+	h       *host
+	ctx     context.Context
+	out     *http.Request
+	tokens  int64
+	allowed time.Duration
+	rates   Rates
+
+	byDeadline bool // allowed is set by the context's deadline
+	fallback   bool
 
 	rc    io.ReadCloser
 	watch bool

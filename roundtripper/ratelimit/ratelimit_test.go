@@ -16,35 +16,23 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/llmhttp/llmhttp/internal/testserver"
 	"github.com/llmhttp/llmhttp/roundtripper"
 	"github.com/llmhttp/llmhttp/roundtripper/ratelimit"
 )
 
-// server is an httptest server that records when requests arrive and how
-// many are in flight at once; handle answers the nth request (from 0).
+// server is an httptest server that records when requests arrive; handle
+// answers the nth request (from 0). The tests the issue names use
+// internal/testserver; this one serves the cases it has no fault for.
 type server struct {
 	*httptest.Server
-	mu          sync.Mutex
-	arrivals    []time.Time
-	inFlight    int64
-	maxInFlight int64
-	count       atomic.Int64
+	count atomic.Int64
 }
 
 func newServer(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, n int)) *server {
 	s := &server{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := int(s.count.Add(1) - 1)
-		s.mu.Lock()
-		s.arrivals = append(s.arrivals, time.Now())
-		s.inFlight++
-		s.maxInFlight = max(s.maxInFlight, s.inFlight)
-		s.mu.Unlock()
-		defer func() {
-			s.mu.Lock()
-			s.inFlight--
-			s.mu.Unlock()
-		}()
 		io.Copy(io.Discard, r.Body)
 		if handle == nil {
 			fmt.Fprint(w, `{"usage":{"total_tokens":1}}`)
@@ -56,20 +44,30 @@ func newServer(t *testing.T, handle func(w http.ResponseWriter, r *http.Request,
 	return s
 }
 
-func (s *server) times() []time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Time(nil), s.arrivals...)
+// newTestServer starts an internal/testserver over HTTP/2 (h2c), so that
+// calls in flight at once need no more connections.
+func newTestServer(t *testing.T, cfg testserver.Config) *testserver.Server {
+	if cfg.Protocol == testserver.HTTP1 {
+		cfg.Protocol = testserver.H2C
+	}
+	return testserver.New(t, cfg)
 }
 
-func clientFor(t *testing.T, lim *ratelimit.Limiter) *http.Client {
-	tr := &http.Transport{MaxIdleConnsPerHost: 100}
+func clientOver(t *testing.T, tr *http.Transport, lim *ratelimit.Limiter) *http.Client {
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: roundtripper.Chain(tr, lim.Middleware())}
 }
 
+func clientFor(t *testing.T, lim *ratelimit.Limiter) *http.Client {
+	return clientOver(t, &http.Transport{MaxIdleConnsPerHost: 100}, lim)
+}
+
 func post(ctx context.Context, c *http.Client, url, body string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/chat/completions", strings.NewReader(body))
+	return postTo(ctx, c, url+"/v1/chat/completions", body)
+}
+
+func postTo(ctx context.Context, c *http.Client, url, body string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -77,9 +75,13 @@ func post(ctx context.Context, c *http.Client, url, body string) (*http.Response
 	return c.Do(req)
 }
 
-// call posts body and reads the whole response.
+// call posts body to url's chat completions and reads the whole response.
 func call(ctx context.Context, c *http.Client, url, body string) (int, error) {
-	resp, err := post(ctx, c, url, body)
+	return callPath(ctx, c, url+"/v1/chat/completions", body)
+}
+
+func callPath(ctx context.Context, c *http.Client, url, body string) (int, error) {
+	resp, err := postTo(ctx, c, url, body)
 	if err != nil {
 		return 0, err
 	}
@@ -90,54 +92,67 @@ func call(ctx context.Context, c *http.Client, url, body string) (int, error) {
 
 const small = `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`
 
+func arrivals(srv *testserver.Server) []time.Time {
+	var at []time.Time
+	for _, r := range srv.Requests() {
+		at = append(at, r.Received)
+	}
+	return at
+}
+
 func TestMaxConcurrent(t *testing.T) {
-	release := make(chan struct{})
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		fmt.Fprint(w, "data: {}\n\n")
-		w.(http.Flusher).Flush()
-		<-release // the stream stays open until the test lets it end
-		fmt.Fprint(w, "data: [DONE]\n\n")
-	})
+	// Streams of 10 tokens at 50 per second: each is in flight ~200ms.
+	srv := newTestServer(t, testserver.Config{TokensPerSecond: 50})
 	lim := ratelimit.New(ratelimit.Config{MaxConcurrent: 3})
-	c := clientFor(t, lim)
+	c := clientOver(t, srv.Transport(), lim)
 
 	const calls = 12
 	var wg sync.WaitGroup
-	errs := make(chan error, calls)
 	for range calls {
 		wg.Go(func() {
-			_, err := call(t.Context(), c, srv.URL, small)
-			errs <- err
+			status, err := call(t.Context(), c, srv.URL(), `{"model":"m","stream":true,"max_tokens":10}`)
+			assert.NoError(t, err)
+			assert.Equal(t, http.StatusOK, status)
 		})
 	}
-	// Three streams open; the rest queue in the limiter, not at the server.
-	require.Eventually(t, func() bool { return srv.count.Load() == 3 }, 10*time.Second, 5*time.Millisecond)
-	assert.Equal(t, 3, lim.Stats().Hosts[strings.TrimPrefix(srv.URL, "http://")].InFlight)
-	close(release)
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
-	assert.Equal(t, int64(calls), srv.count.Load())
-	assert.LessOrEqual(t, srv.maxInFlight, int64(3))
-	st := lim.Stats().Hosts[strings.TrimPrefix(srv.URL, "http://")]
-	assert.Equal(t, int64(calls), st.Admitted)
-	assert.Equal(t, 0, st.InFlight)
+	st := srv.Stats()
+	assert.Equal(t, int64(calls), st.Requests)
+	assert.LessOrEqual(t, st.MaxInFlight, int64(3), "the server never sees more than MaxConcurrent")
+	assert.Equal(t, int64(3), st.MaxInFlight, "and the limit is used")
+	hs := lim.Stats().Hosts[srv.Addr()]
+	assert.Equal(t, int64(calls), hs.Admitted)
+	assert.Positive(t, hs.Waited)
+	assert.Equal(t, 0, hs.InFlight)
+}
+
+func TestStreamHoldsSlotUntilClose(t *testing.T) {
+	srv := newTestServer(t, testserver.Config{})
+	lim := ratelimit.New(ratelimit.Config{MaxConcurrent: 1, MaxWait: -1})
+	c := clientOver(t, srv.Transport(), lim)
+	resp, err := post(t.Context(), c, srv.URL(), `{"model":"m","stream":true}`)
+	require.NoError(t, err)
+	// The stream's body is open: no slot for another call.
+	_, err = call(t.Context(), c, srv.URL(), small)
+	require.ErrorIs(t, err, ratelimit.ErrLimited)
+	assert.Contains(t, err.Error(), "concurrency")
+	require.NoError(t, resp.Body.Close())
+	_, err = call(t.Context(), c, srv.URL(), small)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), srv.Stats().Requests)
 }
 
 func TestBurstKeepsToRPM(t *testing.T) {
-	srv := newServer(t, nil)
+	srv := newTestServer(t, testserver.Config{})
 	// 1200 per minute: 20 per second, a burst of 20.
 	lim := ratelimit.New(ratelimit.Config{RequestsPerMinute: 1200})
-	c := clientFor(t, lim)
+	c := clientOver(t, srv.Transport(), lim)
 	const calls = 50
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range calls {
 		wg.Go(func() {
-			_, err := call(t.Context(), c, srv.URL, small)
+			_, err := call(t.Context(), c, srv.URL(), small)
 			assert.NoError(t, err)
 		})
 	}
@@ -146,9 +161,9 @@ func TestBurstKeepsToRPM(t *testing.T) {
 	// 20 at once, then 30 at 20/s: at least 1.5s; allow scheduling slack.
 	assert.GreaterOrEqual(t, elapsed, 1400*time.Millisecond)
 	// In any window of w, at most burst + rate*w arrive. The margin is in
-	// time: the first arrivals are late by their connection's dial, which
+	// time: the first arrivals are late by their connection's setup, which
 	// shortens the windows that start with them.
-	at := srv.times()
+	at := arrivals(srv)
 	require.Len(t, at, calls)
 	for i := range at {
 		for j := i; j < len(at); j++ {
@@ -163,14 +178,14 @@ func TestBurstKeepsToRPM(t *testing.T) {
 }
 
 func TestLimitedAtOnceAndNeverSent(t *testing.T) {
-	srv := newServer(t, nil)
+	srv := newTestServer(t, testserver.Config{})
 	lim := ratelimit.New(ratelimit.Config{RequestsPerMinute: 60, MaxWait: 100 * time.Millisecond}) // one per second
-	c := clientFor(t, lim)
-	_, err := call(t.Context(), c, srv.URL, small)
+	c := clientOver(t, srv.Transport(), lim)
+	_, err := call(t.Context(), c, srv.URL(), small)
 	require.NoError(t, err)
 
 	body := &closeRecorder{Reader: strings.NewReader(small)}
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/v1/chat/completions", body)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL()+"/v1/chat/completions", body)
 	require.NoError(t, err)
 	start := time.Now()
 	_, err = c.Transport.RoundTrip(req)
@@ -184,15 +199,15 @@ func TestLimitedAtOnceAndNeverSent(t *testing.T) {
 	assert.Contains(t, err.Error(), "would have had to wait")
 	assert.Less(t, took, 80*time.Millisecond, "refused at once, not after waiting")
 	assert.True(t, body.closed.Load(), "the request body is closed")
-	assert.Equal(t, int64(1), srv.count.Load(), "the refused call was never sent")
+	assert.Equal(t, int64(1), srv.Stats().Requests, "the refused call was never sent")
 
 	// A call needing more than the token bucket holds is refused too.
 	lim2 := ratelimit.New(ratelimit.Config{TokensPerMinute: 100})
-	_, err = call(t.Context(), clientFor(t, lim2), srv.URL, `{"max_tokens":500}`)
+	_, err = call(t.Context(), clientOver(t, srv.Transport(), lim2), srv.URL(), `{"max_tokens":500}`)
 	require.ErrorIs(t, err, ratelimit.ErrLimited)
 	assert.Contains(t, err.Error(), "more tokens than the bucket holds")
-	assert.Equal(t, int64(1), srv.count.Load())
-	st := lim.Stats().Hosts[strings.TrimPrefix(srv.URL, "http://")]
+	assert.Equal(t, int64(1), srv.Stats().Requests)
+	st := lim.Stats().Hosts[srv.Addr()]
 	assert.Equal(t, int64(1), st.Rejected)
 	assert.Equal(t, int64(1), st.Admitted)
 }
@@ -205,18 +220,12 @@ type closeRecorder struct {
 func (c *closeRecorder) Close() error { c.closed.Store(true); return nil }
 
 func Test429CoolsDownHost(t *testing.T) {
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		if n == 0 {
-			w.Header().Set("retry-after-ms", "600")
-			w.WriteHeader(http.StatusTooManyRequests)
-			fmt.Fprint(w, `{"error":{"type":"rate_limit_error"}}`)
-			return
-		}
-		fmt.Fprint(w, `{}`)
-	})
+	srv := newTestServer(t, testserver.Config{Script: []testserver.Fault{
+		{Status: http.StatusTooManyRequests, Header: map[string]string{"retry-after-ms": "600"}},
+	}})
 	lim := ratelimit.New(ratelimit.Config{})
-	c := clientFor(t, lim)
-	status, err := call(t.Context(), c, srv.URL, small)
+	c := clientOver(t, srv.Transport(), lim)
+	status, err := call(t.Context(), c, srv.URL(), small)
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusTooManyRequests, status, "the 429 goes back unchanged")
 	got429 := time.Now()
@@ -225,161 +234,183 @@ func Test429CoolsDownHost(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
-			status, err := call(t.Context(), c, srv.URL, small)
+			status, err := call(t.Context(), c, srv.URL(), small)
 			assert.NoError(t, err)
 			assert.Equal(t, http.StatusOK, status)
 		})
 	}
 	wg.Wait()
-	at := srv.times()
+	at := arrivals(srv)
 	require.Len(t, at, 5)
 	for _, a := range at[1:] {
 		assert.GreaterOrEqual(t, a.Sub(got429), 500*time.Millisecond)
 	}
-	st := lim.Stats().Hosts[strings.TrimPrefix(srv.URL, "http://")]
+	st := lim.Stats().Hosts[srv.Addr()]
 	assert.Equal(t, int64(1), st.TooManyRequests)
 	assert.Equal(t, "cooldown", st.HoldReason)
 	assert.Equal(t, int64(4), st.Waited)
 
 	// A caller that cannot wait that long is refused at once.
-	srv.count.Store(0)
-	_, err = call(t.Context(), c, srv.URL, small) // 429 again
+	srv.SetScript(testserver.Fault{Status: http.StatusTooManyRequests, Header: map[string]string{"retry-after-ms": "5000"}})
+	status, err = call(t.Context(), c, srv.URL(), small)
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	require.Equal(t, http.StatusTooManyRequests, status)
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = call(ctx, c, srv.URL, small)
+	_, err = call(ctx, c, srv.URL(), small)
 	require.ErrorIs(t, err, ratelimit.ErrLimited)
 	assert.Contains(t, err.Error(), "cooldown")
-	assert.Less(t, time.Since(start), 150*time.Millisecond)
+	assert.Less(t, time.Since(start), 300*time.Millisecond)
+	assert.Equal(t, int64(6), srv.Stats().Requests)
 }
 
 func TestRemainingZeroWaitsForReset(t *testing.T) {
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		if n == 0 {
-			w.Header().Set("x-ratelimit-limit-requests", "1000")
-			w.Header().Set("x-ratelimit-remaining-requests", "0")
-			w.Header().Set("x-ratelimit-reset-requests", "500ms")
-		}
-		fmt.Fprint(w, `{}`)
-	})
+	tests := []struct {
+		name   string
+		path   string
+		header func(now time.Time) map[string]string
+		wait   func(now time.Time) time.Duration
+	}{
+		{"openai", "/v1/chat/completions", func(time.Time) map[string]string {
+			return map[string]string{"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "600ms"}
+		}, func(time.Time) time.Duration { return 600 * time.Millisecond }},
+		{"anthropic", "/v1/messages", func(now time.Time) map[string]string {
+			return map[string]string{
+				"anthropic-ratelimit-tokens-remaining": "0",
+				"anthropic-ratelimit-tokens-reset":     now.Add(1500 * time.Millisecond).UTC().Format(time.RFC3339),
+			}
+		}, func(now time.Time) time.Duration {
+			// RFC 3339 in whole seconds: the reset is the truncated time.
+			reset, _ := time.Parse(time.RFC3339, now.Add(1500*time.Millisecond).UTC().Format(time.RFC3339))
+			return reset.Sub(now)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := time.Now()
+			srv := newTestServer(t, testserver.Config{Script: []testserver.Fault{{Header: tt.header(now)}}})
+			lim := ratelimit.New(ratelimit.Config{})
+			c := clientOver(t, srv.Transport(), lim)
+			_, err := callPath(t.Context(), c, srv.URL()+tt.path, small)
+			require.NoError(t, err)
+			_, err = callPath(t.Context(), c, srv.URL()+tt.path, small)
+			require.NoError(t, err)
+			at := arrivals(srv)
+			require.Len(t, at, 2)
+			assert.GreaterOrEqual(t, at[1].Sub(now), tt.wait(now)-100*time.Millisecond)
+			st := lim.Stats().Hosts[srv.Addr()]
+			assert.NotEmpty(t, st.HoldReason)
+			assert.Equal(t, int64(1), st.Waited)
+		})
+	}
+}
+
+func TestZeroConfigLearnsLimits(t *testing.T) {
+	srv := newTestServer(t, testserver.Config{RequestsPerMinute: 6000, TokensPerMinute: 500000})
 	lim := ratelimit.New(ratelimit.Config{})
-	c := clientFor(t, lim)
-	_, err := call(t.Context(), c, srv.URL, small)
+	c := clientOver(t, srv.Transport(), lim)
+	_, err := call(t.Context(), c, srv.URL(), small)
 	require.NoError(t, err)
-	first := time.Now()
-	_, err = call(t.Context(), c, srv.URL, small)
-	require.NoError(t, err)
-	at := srv.times()
-	require.Len(t, at, 2)
-	assert.GreaterOrEqual(t, at[1].Sub(first), 400*time.Millisecond)
-	st := lim.Stats().Hosts[strings.TrimPrefix(srv.URL, "http://")]
-	assert.Equal(t, int64(1000), st.RequestsPerMinute, "learnt from the headers")
-	assert.Equal(t, "requests", st.HoldReason)
+	st := lim.Stats().Hosts[srv.Addr()]
+	assert.Equal(t, int64(6000), st.RequestsPerMinute)
+	assert.Equal(t, int64(500000), st.TokensPerMinute)
+	assert.Equal(t, int64(5999), st.RemainingRequests)
+	assert.Positive(t, st.RemainingTokens)
 }
 
 func TestDeadlineBoundsWait(t *testing.T) {
-	release := make(chan struct{})
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		if n == 0 {
-			<-release
-		}
-		fmt.Fprint(w, `{}`)
-	})
+	srv := newTestServer(t, testserver.Config{})
 	lim := ratelimit.New(ratelimit.Config{MaxConcurrent: 1})
-	c := clientFor(t, lim)
-	done := make(chan error, 1)
-	go func() {
-		_, err := call(t.Context(), c, srv.URL, small)
-		done <- err
-	}()
-	require.Eventually(t, func() bool { return srv.count.Load() == 1 }, 10*time.Second, 5*time.Millisecond)
+	c := clientOver(t, srv.Transport(), lim)
+	// A stream that stalls holds the only slot until the test ends it.
+	stream, err := post(t.Context(), c, srv.URL(), `{"model":"m","stream":true}`)
+	require.NoError(t, err)
 
 	// The slot is taken: a caller with a deadline waits until it, not longer.
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := call(ctx, c, srv.URL, small)
+	_, err = call(ctx, c, srv.URL(), small)
 	took := time.Since(start)
 	require.ErrorIs(t, err, ratelimit.ErrLimited)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.True(t, roundtripper.NotSent(err))
 	assert.GreaterOrEqual(t, took, 250*time.Millisecond)
 	assert.Less(t, took, 3*time.Second)
-	assert.Equal(t, int64(1), srv.count.Load())
 
 	// So does a caller whose context is cancelled.
 	ctx2, cancel2 := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() {
-		_, err := call(ctx2, c, srv.URL, small)
+		_, err := call(ctx2, c, srv.URL(), small)
 		errc <- err
 	}()
 	cancel2()
-	err = <-errc
-	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorIs(t, <-errc, context.Canceled)
+	require.NoError(t, stream.Body.Close())
 
-	close(release)
-	require.NoError(t, <-done)
+	// A bucket wait past the deadline is refused at once.
+	lim2 := ratelimit.New(ratelimit.Config{RequestsPerMinute: 60})
+	c2 := clientOver(t, srv.Transport(), lim2)
+	_, err = call(t.Context(), c2, srv.URL(), small)
+	require.NoError(t, err)
+	ctx3, cancel3 := context.WithTimeout(t.Context(), 400*time.Millisecond)
+	defer cancel3()
+	start = time.Now()
+	_, err = call(ctx3, c2, srv.URL(), small)
+	require.ErrorIs(t, err, ratelimit.ErrLimited)
+	assert.Less(t, time.Since(start), 200*time.Millisecond)
+	assert.Equal(t, int64(2), srv.Stats().Requests)
 }
 
 func TestTokenEstimateCorrectedFromUsage(t *testing.T) {
-	var usage atomic.Int64
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		fmt.Fprintf(w, `{"choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":1,"completion_tokens":%d,"total_tokens":%d}}`, usage.Load()-1, usage.Load())
-	})
+	// testserver answers max_tokens tokens (16 without it) and counts the
+	// prompt as a quarter of the body: usage is close to our estimate when
+	// max_tokens is set, and far below it when the default of 1024 is assumed.
 	tests := []struct {
-		name    string
-		first   int64 // max_tokens of the first call (its estimate)
-		used    int64 // what its usage reports
-		second  int64 // max_tokens of the second call
-		allowed bool  // whether the second goes at once
+		name string
+		path string
+		body string
 	}{
-		{"credit back", 600, 100, 800, true},
-		{"no correction needed", 600, 600, 800, false},
-		{"charge more", 100, 900, 200, false},
+		{"chat json", "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hi"}]}`},
+		{"chat stream", "/v1/chat/completions", `{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`},
+		{"anthropic stream", "/v1/messages", `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`},
+		{"responses stream", "/v1/responses", `{"model":"m","stream":true,"input":"hi"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			usage.Store(tt.used)
-			lim := ratelimit.New(ratelimit.Config{TokensPerMinute: 1000, MaxWait: -1})
-			c := clientFor(t, lim)
-			_, err := call(t.Context(), c, srv.URL, fmt.Sprintf(`{"max_tokens":%d}`, tt.first))
-			require.NoError(t, err)
-			_, err = call(t.Context(), c, srv.URL, fmt.Sprintf(`{"max_tokens":%d}`, tt.second))
-			if tt.allowed {
-				assert.NoError(t, err)
-			} else {
-				assert.ErrorIs(t, err, ratelimit.ErrLimited)
+			srv := newTestServer(t, testserver.Config{})
+			// 2000 tokens a minute, never wait: a second call estimated at
+			// ~1030 fits only if the first one's ~1030 were corrected to ~40.
+			lim := ratelimit.New(ratelimit.Config{TokensPerMinute: 2000, MaxWait: -1})
+			c := clientOver(t, srv.Transport(), lim)
+			for i := range 3 {
+				_, err := callPath(t.Context(), c, srv.URL()+tt.path, tt.body)
+				require.NoError(t, err, "call %d", i)
 			}
-			st := lim.Stats().Hosts[strings.TrimPrefix(srv.URL, "http://")]
-			want := tt.used
-			if tt.allowed {
-				want *= 2 // both calls reported their usage
-			}
-			assert.Equal(t, want, st.UsedTokens)
+			st := lim.Stats().Hosts[srv.Addr()]
+			assert.Equal(t, int64(3), st.Corrected)
+			assert.Greater(t, st.EstimatedTokens, int64(3*1024))
+			assert.Less(t, st.UsedTokens, int64(3*100))
+			assert.Greater(t, st.UsedTokens, int64(3*16))
 		})
 	}
-}
 
-func TestStreamUsageCorrection(t *testing.T) {
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		for range 5 {
-			fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"content\":\"tok\"}}],\"usage\":null}\n\n")
-		}
-		fmt.Fprint(w, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":5,\"total_tokens\":8}}\n\n")
-		fmt.Fprint(w, "data: [DONE]\n\n")
+	t.Run("charged", func(t *testing.T) {
+		// The estimate is low (max_tokens 10) but the server reports more:
+		// the difference is charged, and the next call cannot go at once.
+		srv := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			fmt.Fprint(w, `{"usage":{"input_tokens":400,"output_tokens":500}}`)
+		})
+		lim := ratelimit.New(ratelimit.Config{TokensPerMinute: 1000, MaxWait: -1})
+		c := clientFor(t, lim)
+		_, err := call(t.Context(), c, srv.URL, `{"max_tokens":10}`)
+		require.NoError(t, err)
+		_, err = call(t.Context(), c, srv.URL, `{"max_tokens":200}`)
+		require.ErrorIs(t, err, ratelimit.ErrLimited)
+		assert.Equal(t, int64(900), lim.Stats().Hosts[strings.TrimPrefix(srv.URL, "http://")].UsedTokens)
 	})
-	lim := ratelimit.New(ratelimit.Config{TokensPerMinute: 1000, MaxWait: -1})
-	c := clientFor(t, lim)
-	_, err := call(t.Context(), c, srv.URL, `{"stream":true,"stream_options":{"include_usage":true},"max_tokens":900}`)
-	require.NoError(t, err)
-	// 8 used, not 900: another 900 fit at once.
-	_, err = call(t.Context(), c, srv.URL, `{"max_tokens":900}`)
-	require.NoError(t, err)
-	st := lim.Stats().Hosts[strings.TrimPrefix(srv.URL, "http://")]
-	assert.Equal(t, int64(2*8), st.UsedTokens)
-	assert.Equal(t, int64(1800), st.EstimatedTokens)
 }
 
 func TestBodyWithoutGetBodyIsSent(t *testing.T) {
