@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -183,3 +184,28 @@ func closedURL(t *testing.T) string {
 }
 
 func countIn(haystack, needle string) int { return strings.Count(haystack, needle) }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// attemptFrom returns a function that reports conn to the request's
+// httptrace GotConn hook, as a transport would.
+func attemptFrom(req *http.Request) func(net.Conn) {
+	tr := httptrace.ContextClientTrace(req.Context())
+	return func(conn net.Conn) {
+		if tr != nil && tr.GotConn != nil {
+			tr.GotConn(httptrace.GotConnInfo{Conn: conn})
+		}
+	}
+}
+
+type fakeConn struct{ net.Conn }
+
+func (*fakeConn) Close() error { return nil }
+
+type rwc struct{}
+
+func (rwc) Read([]byte) (int, error)    { return 0, io.EOF }
+func (rwc) Write(p []byte) (int, error) { return len(p), nil }
+func (rwc) Close() error                { return nil }
