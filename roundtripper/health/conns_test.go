@@ -82,3 +82,37 @@ func TestSwitchingProtocolsBodyStaysWritable(t *testing.T) {
 	s := c.Stats()[0]
 	assert.Zero(t, s.BusyConns+s.IdleConns, "a hijacked connection is not ours")
 }
+
+func TestEjectionClosesIdleHTTP2Connection(t *testing.T) {
+	a, b := newReplicaTLS(t, "a"), newReplicaTLS(t, "b")
+	tr := a.Client().Transport.(*http.Transport)
+	// httptest servers share one certificate, so a's transport trusts b too.
+	h := newHarness(t, Config{Endpoints: []string{a.URL, b.URL}, Transport: tr})
+	h.client.Transport = h.c.Middleware()(tr)
+	t.Cleanup(tr.CloseIdleConnections)
+
+	resp, err := h.client.Get(a.URL + "/v1/chat/completions")
+	require.NoError(t, err)
+	assert.Equal(t, 2, resp.ProtoMajor)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	assert.EqualValues(t, 1, a.newConns.Load(), "probe and call share one HTTP/2 connection")
+
+	a.probeStatus.Store(http.StatusServiceUnavailable)
+	h.round()
+	h.round()
+	require.Equal(t, StateEjected, h.state(0))
+	require.Eventually(t, func() bool { return a.closedConns.Load() >= 1 }, 10*time.Second, time.Millisecond)
+	code, body, err := h.get(a.URL + "/v1/chat/completions")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "b", body)
+}
+
+func TestUntrustedCertificateFailsOver(t *testing.T) {
+	a, b := newReplicaTLS(t, "a"), newReplica(t, "b")
+	// h's own transport does not trust a's certificate.
+	h := newHarness(t, Config{Endpoints: []string{a.URL, b.URL}, Interval: -1})
+	assert.Equal(t, "b", h.mustGet(a.URL+"/v1/chat/completions"))
+	assert.Equal(t, 1, h.c.Stats()[0].ConsecutiveFailures)
+}

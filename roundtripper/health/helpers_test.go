@@ -2,6 +2,7 @@ package health
 
 import (
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -38,8 +39,21 @@ type replica struct {
 
 func newReplica(t *testing.T, name string) *replica {
 	t.Helper()
+	return startReplica(t, name, false)
+}
+
+// newReplicaTLS starts a replica serving HTTPS with HTTP/2 (ALPN); its
+// Client().Transport trusts it.
+func newReplicaTLS(t *testing.T, name string) *replica {
+	t.Helper()
+	return startReplica(t, name, true)
+}
+
+func startReplica(t *testing.T, name string, useTLS bool) *replica {
+	t.Helper()
 	r := &replica{name: name}
 	r.Server = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
+	r.Config.ErrorLog = log.New(io.Discard, "", 0) // handshake failures are what some tests provoke
 	r.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		switch s {
 		case http.StateNew:
@@ -48,7 +62,12 @@ func newReplica(t *testing.T, name string) *replica {
 			r.closedConns.Add(1)
 		}
 	}
-	r.Start()
+	if useTLS {
+		r.EnableHTTP2 = true
+		r.StartTLS()
+	} else {
+		r.Start()
+	}
 	t.Cleanup(r.Close)
 	return r
 }

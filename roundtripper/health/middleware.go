@@ -21,13 +21,19 @@ import (
 // a request to any other host passes through untouched.
 //
 // When a request fails before anything reached the server (a refused
-// connection, a DNS failure, a TLS handshake failure, a dial timeout, or an
-// error reporting roundtripper.NotSent), the endpoint's failure is counted
-// and the request moves at once to the next endpoint in service, its body
-// re-sent through GetBody. A request that may have reached the server is
-// never re-sent here: that is retry's decision. When no endpoint can take the
-// call it fails at once with an *UnavailableError, which matches
+// connection, a DNS failure, a TLS handshake failure, a dial timeout, a
+// pooled keep-alive connection the server had already closed, or an error
+// reporting roundtripper.NotSent), the endpoint's failure is counted and the
+// request moves at once to the next endpoint in service, its body re-sent
+// through GetBody (without GetBody, a request with a body is not moved). A
+// request that may have reached the server is never re-sent here: that is
+// retry's decision. When no endpoint can take the call it fails at once,
+// without a dial, with an *UnavailableError, which matches
 // ErrNoHealthyEndpoint.
+//
+// Every call to an endpoint counts towards its health: an error (other than
+// the caller cancelling), a 5xx or 529 is a failure, any other answer a
+// success, both counted when the response headers arrive.
 //
 // A nil next means http.DefaultTransport.
 func (c *Checker) Middleware() roundtripper.Middleware {
