@@ -191,7 +191,10 @@ func staleConn(err error, a *attempt) bool {
 	if !a.stale.Load() || a.firstByte.Load() {
 		return false
 	}
-	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+	// io.ErrUnexpectedEOF is how HTTP/2 reports the connection lost under
+	// a stream; over HTTP/1 it would need a byte of a response first.
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
 		// net/http's unexported errServerClosedIdle: its text is all there is to match.
 		err.Error() == "http: server closed idle connection"
 }
