@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -129,11 +128,10 @@ func (c *Checker) Stats() []EndpointStats {
 	return out
 }
 
-// changes collects what a locked section did, to be acted on once the lock
-// is released: callbacks, log records and connections to close.
+// changes collects the state changes a locked section made, to be reported
+// once the lock is released.
 type changes struct {
 	events []StateChange
-	close  []net.Conn
 }
 
 func (c *Checker) setStateLocked(ch *changes, ep *endpoint, to State, reason string, now time.Time) {
@@ -170,7 +168,7 @@ func (c *Checker) ejectLocked(ch *changes, ep *endpoint, reason string, now time
 	}
 	c.setStateLocked(ch, ep, StateEjected, event, now)
 	ep.reason = reason
-	ch.close = append(ch.close, idleConnsLocked(ep)...)
+	ejectConnsLocked(ep)
 }
 
 func (c *Checker) restoreLocked(ch *changes, ep *endpoint, reason string, now time.Time) {
@@ -184,9 +182,6 @@ func (c *Checker) restoreLocked(ch *changes, ep *endpoint, reason string, now ti
 
 // flush acts on ch; call it without c.mu held.
 func (c *Checker) flush(ch *changes) {
-	for _, conn := range ch.close {
-		_ = conn.Close()
-	}
 	for _, ev := range ch.events {
 		if c.log != nil {
 			level := slog.LevelInfo

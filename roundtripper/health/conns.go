@@ -21,36 +21,50 @@ import (
 // is read to the end or closed. When an endpoint is ejected, its connections
 // that are not busy are closed (the pool notices and drops them), and those
 // busy then are closed when their last call ends, unless the endpoint is back
-// by then. Recovery therefore starts on fresh connections, and no other
-// endpoint's pool is touched.
+// by then. Connections opened after the ejection (by probes, or a trial
+// call) are fresh and kept. Recovery therefore starts on fresh connections,
+// and no other endpoint's pool is touched.
+//
+// A connection is closed with the books locked, so a request that gets it
+// from the pool afterwards is known to have written nothing the server could
+// read (its write fails on the closed socket): it fails over like a refused
+// dial. TLS connections are closed at the TCP level, without the close_notify
+// alert, whose write could block while the lock is held.
 //
 // The price is a trace and a body wrapper per call to an endpoint. It works
 // with any transport built on net/http that honours httptrace; with one that
 // does not, nothing is recorded and nothing is closed. A body the caller never
-// closes keeps its connection marked busy, so it is left open.
+// closes keeps its connection marked busy, so it is left open. A client that
+// shares the transport but not this middleware is not in the books: its
+// request on a connection closed here fails like one on a connection the
+// server closed.
 
 // minPrune is the smallest size at which an endpoint's connection book is
 // swept of entries unused for pruneAge (connections the pool has most likely
-// closed on its own; the book cannot see that).
+// closed on its own; the book cannot see that). maxClosed bounds the set of
+// connections closed here that a request may still find in the pool.
 const (
-	minPrune = 64
-	pruneAge = 10 * time.Minute
+	minPrune  = 64
+	pruneAge  = 10 * time.Minute
+	maxClosed = 256
 )
 
 type connUse struct {
-	busy int
-	last time.Time
+	busy   int
+	last   time.Time
+	doomed bool // busy when its endpoint was ejected: close once idle
 }
 
 // attempt is one request (a call or a probe) sent to one endpoint.
 type attempt struct {
-	c         *Checker
-	ep        *endpoint
-	conn      net.Conn // guarded by c.mu; nil until GotConn
-	done      bool     // guarded by c.mu; the connection was released
-	tlsFailed atomic.Bool
-	stale     atomic.Bool // the request went on a pooled connection that had been idle
-	firstByte atomic.Bool // a byte of a response arrived
+	c          *Checker
+	ep         *endpoint
+	conn       net.Conn // guarded by c.mu; nil until GotConn
+	done       bool     // guarded by c.mu; the connection was released
+	tlsFailed  atomic.Bool
+	stale      atomic.Bool // the request went on a pooled connection that had been idle
+	selfClosed atomic.Bool // ... on one the checker had closed
+	firstByte  atomic.Bool // a byte of a response arrived
 }
 
 func (c *Checker) newAttempt(ctx context.Context, ep *endpoint) (*attempt, context.Context) {
@@ -74,20 +88,21 @@ func (a *attempt) gotConn(info httptrace.GotConnInfo) {
 		return
 	}
 	a.stale.Store(info.Reused && info.WasIdle)
-	c := a.c
+	c, ep := a.c, a.ep
 	now := c.clk.Now()
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if a.done {
-		c.mu.Unlock()
 		return
 	}
-	var stale net.Conn
+	if _, ok := ep.closed[info.Conn]; ok {
+		a.selfClosed.Store(true)
+	}
 	if a.conn != nil {
 		// The transport moved the request to another connection.
-		stale = c.releaseLocked(a.ep, a.conn, now)
+		c.releaseLocked(ep, a.conn, now)
 	}
 	a.conn = info.Conn
-	ep := a.ep
 	u := ep.conns[info.Conn]
 	if u == nil {
 		if len(ep.conns) >= ep.pruneAt {
@@ -98,10 +113,6 @@ func (a *attempt) gotConn(info httptrace.GotConnInfo) {
 	}
 	u.busy++
 	u.last = now
-	c.mu.Unlock()
-	if stale != nil {
-		_ = stale.Close()
-	}
 }
 
 // hasConn reports whether the attempt got a connection.
@@ -117,52 +128,63 @@ func (a *attempt) release(forget bool) {
 	c := a.c
 	now := c.clk.Now()
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if a.done {
-		c.mu.Unlock()
 		return
 	}
 	a.done = true
-	var stale net.Conn
-	if a.conn != nil {
-		if forget {
-			delete(a.ep.conns, a.conn)
-		} else {
-			stale = c.releaseLocked(a.ep, a.conn, now)
-		}
-	}
-	c.mu.Unlock()
-	if stale != nil {
-		_ = stale.Close()
+	switch {
+	case a.conn == nil:
+	case forget:
+		delete(a.ep.conns, a.conn)
+	default:
+		c.releaseLocked(a.ep, a.conn, now)
 	}
 }
 
-// releaseLocked decrements conn's use and returns it when it should be
-// closed now: idle, on an endpoint out of service.
-func (c *Checker) releaseLocked(ep *endpoint, conn net.Conn, now time.Time) net.Conn {
+// releaseLocked decrements conn's use, and closes it if it was busy when its
+// endpoint was ejected, is idle now, and the endpoint is still out.
+func (c *Checker) releaseLocked(ep *endpoint, conn net.Conn, now time.Time) {
 	u := ep.conns[conn]
 	if u == nil {
-		return nil
+		return
 	}
 	u.busy--
 	u.last = now
-	if u.busy <= 0 && ep.state != StateInService {
-		delete(ep.conns, conn)
-		return conn
+	if u.busy > 0 || !u.doomed {
+		return
 	}
-	return nil
+	u.doomed = false
+	if ep.state == StateInService {
+		// Back in service already: keep what real calls may be using.
+		return
+	}
+	delete(ep.conns, conn)
+	closeConnLocked(ep, conn)
 }
 
-// idleConnsLocked removes ep's idle connections from the books and returns
-// them to be closed.
-func idleConnsLocked(ep *endpoint) []net.Conn {
-	var idle []net.Conn
+// ejectConnsLocked closes ep's idle connections and dooms the busy ones.
+func ejectConnsLocked(ep *endpoint) {
 	for conn, u := range ep.conns {
 		if u.busy <= 0 {
-			idle = append(idle, conn)
 			delete(ep.conns, conn)
+			closeConnLocked(ep, conn)
+		} else {
+			u.doomed = true
 		}
 	}
-	return idle
+}
+
+func closeConnLocked(ep *endpoint, conn net.Conn) {
+	if len(ep.closed) >= maxClosed {
+		clear(ep.closed)
+	}
+	ep.closed[conn] = struct{}{}
+	if tc, ok := conn.(*tls.Conn); ok {
+		_ = tc.NetConn().Close()
+		return
+	}
+	_ = conn.Close()
 }
 
 func pruneLocked(ep *endpoint, now time.Time) {

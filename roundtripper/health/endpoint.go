@@ -31,7 +31,8 @@ type endpoint struct {
 	trial         bool      // a half-open trial call is in flight
 	lastProbe     ProbeResult
 	conns         map[net.Conn]*connUse
-	pruneAt       int // prune conns when the map reaches this size
+	closed        map[net.Conn]struct{} // closed by the checker, maybe still pooled
+	pruneAt       int                   // prune conns when the map reaches this size
 }
 
 func newEndpoint(i int, u *url.URL) *endpoint {
@@ -42,6 +43,7 @@ func newEndpoint(i int, u *url.URL) *endpoint {
 		port:     u.Port(),
 		basePath: strings.TrimSuffix(u.Path, "/"),
 		conns:    make(map[net.Conn]*connUse),
+		closed:   make(map[net.Conn]struct{}),
 		pruneAt:  minPrune,
 	}
 	if e.port == "" {

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -130,6 +131,7 @@ func TestConfiguredProbe(t *testing.T) {
 			}, newFakeClock())
 			require.NoError(t, err)
 			assert.Equal(t, tt.wantMethod+" "+tt.wantPath+" k", <-got)
+			require.Eventually(t, func() bool { return c.Stats()[0].LastProbe.Outcome != ProbeNone }, 10*time.Second, time.Millisecond)
 			require.NoError(t, c.Close())
 			s := c.Stats()[0]
 			assert.Equal(t, ProbePassed, s.LastProbe.Outcome)

@@ -2,6 +2,7 @@ package health
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 )
@@ -71,6 +72,9 @@ func errReason(err error) string {
 		err = ue.Err
 	}
 	s := err.Error()
+	if s == "" {
+		s = fmt.Sprintf("%T", err)
+	}
 	if len(s) > maxReason {
 		s = s[:maxReason] + "…"
 	}

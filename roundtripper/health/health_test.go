@@ -537,3 +537,19 @@ func TestDNSFailureFailsOver(t *testing.T) {
 	assert.Equal(t, "b", h.mustGet("http://no-such-host.invalid:8000/v1/x"))
 	assert.Equal(t, 1, h.c.Stats()[0].ConsecutiveFailures)
 }
+
+type emptyErr struct{}
+
+func (emptyErr) Error() string { return "" }
+func (emptyErr) NotSent() bool { return true }
+
+func TestFailoverWithEmptyErrorText(t *testing.T) {
+	next := roundtripper.Func(func(req *http.Request) (*http.Response, error) { return nil, emptyErr{} })
+	c, err := newChecker(Config{Endpoints: []string{"http://a.test", "http://b.test"}, Interval: -1}, newFakeClock())
+	require.NoError(t, err)
+	defer c.Close()
+	req, _ := http.NewRequest(http.MethodGet, "http://a.test/", nil)
+	_, err = c.Middleware()(next).RoundTrip(req)
+	assert.ErrorIs(t, err, ErrNoHealthyEndpoint)
+	assert.Contains(t, err.Error(), "this call: health.emptyErr")
+}

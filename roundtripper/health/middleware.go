@@ -168,6 +168,9 @@ func notSent(err error, a *attempt) bool {
 	if errors.As(err, &opErr) && opErr.Op == "dial" {
 		return true
 	}
+	if a.selfClosed.Load() && !a.firstByte.Load() {
+		return true // on a connection closed here before it was handed out
+	}
 	if tlsHandshakeError(err) || staleConn(err, a) {
 		return true
 	}

@@ -340,3 +340,41 @@ func TestTestserverRealClock(t *testing.T) {
 	assert.Never(t, func() bool { return a.Stats().RequestsByPath["/v1/models"] != n }, 100*time.Millisecond, 10*time.Millisecond,
 		"no probe after Close")
 }
+
+// Concurrent calls while passive ejection closes the endpoint's idle
+// connections: none may fail with an error (a 503 from a is a response).
+func TestTestserverConcurrentEjectionNoErrors(t *testing.T) {
+	for _, proto := range protocols {
+		t.Run(proto.String(), func(t *testing.T) {
+			th := newTSHarness(t, proto, 2, Config{Interval: -1})
+			fail := testserver.Fault{Status: http.StatusServiceUnavailable}
+			script := make([]testserver.Fault, 40)
+			for i := range script {
+				script[i] = fail
+			}
+			th.srvs[0].SetScript(script...)
+			var wg sync.WaitGroup
+			errs := make(chan error, 80)
+			for range 8 {
+				wg.Go(func() {
+					for range 10 {
+						resp, err := th.client.Post(th.srvs[0].URL()+chatPath, "application/json", strings.NewReader(`{"model":"m"}`))
+						if err != nil {
+							errs <- err
+							continue
+						}
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			assert.Equal(t, StateEjected, th.state(0))
+			assert.Positive(t, th.served()[1])
+		})
+	}
+}
