@@ -147,8 +147,8 @@ func (c *Checker) setStateLocked(ch *changes, ep *endpoint, to State, reason str
 	}
 }
 
-// ejectLocked takes ep out of service and marks its idle connections for
-// closing.
+// ejectLocked takes ep out of service, closes its idle connections and, with
+// probes off, sets when its trial call may go.
 func (c *Checker) ejectLocked(ch *changes, ep *endpoint, reason string, now time.Time) {
 	ep.ejections++
 	ep.trial = false

@@ -74,7 +74,9 @@ type Config struct {
 	// succeeds the endpoint is back, if it fails the endpoint is ejected
 	// again for twice as long, up to MaxCooldown. The growth restarts once
 	// an endpoint has stayed in service for MaxCooldown. With probes on,
-	// only a passing probe brings an endpoint back. Zero means 30s.
+	// only a passing probe brings an endpoint back. Zero means 5s: short,
+	// because a trial is one call, and one that is refused still fails
+	// over within the call; repeated failures lengthen it quickly.
 	Cooldown time.Duration
 
 	// MaxCooldown caps the growing cooldown. Zero means 5 minutes.
@@ -87,7 +89,9 @@ type Config struct {
 
 	// OnStateChange, when not nil, is called after every change of an
 	// endpoint's state, synchronously from the goroutine that caused it
-	// (a probe or a call) and without any lock held. It must not block.
+	// (a probe or a call) and without any lock held; changes of different
+	// endpoints may be reported from several goroutines at once. It must
+	// not block.
 	OnStateChange func(StateChange)
 
 	// Logger receives state changes (ejections at Warn, recoveries and
@@ -102,7 +106,7 @@ const (
 	defaultProbePath     = "/v1/models"
 	defaultProbeFailures = 2
 	defaultCallFailures  = 5
-	defaultCooldown      = 30 * time.Second
+	defaultCooldown      = 5 * time.Second
 	defaultMaxCooldown   = 5 * time.Minute
 )
 

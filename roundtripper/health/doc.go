@@ -9,12 +9,29 @@
 // one as its base URL; the middleware re-bases every request addressed to any
 // endpoint onto the endpoint it picks, and leaves requests to other hosts alone.
 //
+// # Health
+//
+// Every Interval (30s, jittered) each endpoint gets a probe, GET /v1/models by
+// default; the first round runs at New, in the background, and so also warms
+// the connection pool. ProbeFailures failed probes in a row (a 5xx or 529, a
+// timeout, a connection error) eject an endpoint; a passing probe brings it
+// back. A 401 or 403 means the server is up with the wrong credentials: it is
+// reported, not ejected. Real calls count too: CallFailures (5) failures in a
+// row eject at once; a 429 is not a failure. With probes off (a negative
+// Interval), an ejected endpoint gets one trial call after a cooldown that
+// doubles with each ejection in a row (half-open). When an endpoint is
+// ejected, its idle pooled connections are closed. Stats, OnStateChange and
+// Logger show what happens.
+//
+// # Failover
+//
 // In the recommended stack the middleware sits between retry and the rate
 // limiter: retry decides whether a call that may have reached the server is
-// repeated; health only re-sends requests that provably did not (a refused
-// connection, a failed DNS lookup or TLS handshake, or an error that says
-// roundtripper.NotSent), and when every endpoint is out it fails at once with
-// an error matching [ErrNoHealthyEndpoint], without a dial or a timeout.
+// repeated; health only moves requests that did not (a refused connection, a
+// failed DNS lookup or TLS handshake, a pooled connection the server had
+// closed, or an error that says roundtripper.NotSent) to the next endpoint,
+// within the call; and when every endpoint is out it fails at once with an
+// error matching [ErrNoHealthyEndpoint], without a dial or a timeout.
 //
 // Most callers want:
 //

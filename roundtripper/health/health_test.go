@@ -390,12 +390,12 @@ func TestHalfOpenLetsOneTrialThrough(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 	_, err = do()
 	require.ErrorIs(t, err, ErrNoHealthyEndpoint)
-	assert.Contains(t, err.Error(), "trial in 30s")
+	assert.Contains(t, err.Error(), "trial in 5s")
 
 	mu.Lock()
 	status = http.StatusOK
 	mu.Unlock()
-	clk.Advance(30 * time.Second)
+	clk.Advance(5 * time.Second)
 	done := make(chan error, 1)
 	go func() {
 		resp, err := do()
