@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync"
@@ -552,4 +553,43 @@ func TestFailoverWithEmptyErrorText(t *testing.T) {
 	_, err = c.Middleware()(next).RoundTrip(req)
 	assert.ErrorIs(t, err, ErrNoHealthyEndpoint)
 	assert.Contains(t, err.Error(), "this call: health.emptyErr")
+}
+
+// A server that closed its idle keep-alive connections (but still listens)
+// leaves stale ones in the pool: the call retries the same endpoint on a fresh
+// connection and does not count a failure.
+func TestKeepAliveRaceStaysOnEndpoint(t *testing.T) {
+	a := newReplica(t, "a")
+	h := newHarness(t, Config{Endpoints: []string{a.URL}, Interval: -1, CallFailures: 1})
+	for range 20 {
+		assert.Equal(t, "a", h.mustGet(a.URL+"/v1/chat/completions"))
+		a.CloseClientConnections()
+		resp, err := h.client.Post(a.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{}`))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, StateInService, h.state(0))
+	}
+}
+
+// A stale connection that the retry meets again (every pooled connection
+// dead) moves on instead of looping.
+func TestStaleConnectionRetriedOnce(t *testing.T) {
+	var hosts []string
+	next := roundtripper.Func(func(req *http.Request) (*http.Response, error) {
+		hosts = append(hosts, req.URL.Host)
+		if tr := httptrace.ContextClientTrace(req.Context()); tr != nil && req.URL.Host == "a.test" {
+			tr.GotConn(httptrace.GotConnInfo{Conn: &fakeConn{}, Reused: true, WasIdle: true})
+			return nil, io.EOF
+		}
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+	})
+	c, err := newChecker(Config{Endpoints: []string{"http://a.test", "http://b.test"}, Interval: -1}, newFakeClock())
+	require.NoError(t, err)
+	defer c.Close()
+	req, _ := http.NewRequest(http.MethodPost, "http://a.test/", strings.NewReader("x"))
+	resp, err := c.Middleware()(next).RoundTrip(req)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, []string{"a.test", "a.test", "b.test"}, hosts)
+	assert.Equal(t, 1, c.Stats()[0].ConsecutiveFailures, "the first stale connection is not counted")
 }

@@ -27,7 +27,10 @@ import (
 // request moves at once to the next endpoint in service, its body re-sent
 // through GetBody (without GetBody, a request with a body is not moved). A
 // request that may have reached the server is never re-sent here: that is
-// retry's decision. When no endpoint can take the call it fails at once,
+// retry's decision. A pooled connection the server had closed is first
+// retried once on the same endpoint over a fresh connection, uncounted, as
+// it is most often a keep-alive race with a live server. When no endpoint
+// can take the call it fails at once,
 // without a dial, with an *UnavailableError, which matches
 // ErrNoHealthyEndpoint.
 //
@@ -84,9 +87,10 @@ func (c *Checker) match(u *url.URL) *endpoint {
 func (c *Checker) roundTrip(next http.RoundTripper, req *http.Request, src *endpoint) (*http.Response, error) {
 	ctx := req.Context()
 	var (
-		tried   []string // reason per endpoint index, once tried by this call
-		lastErr error
-		body    = req.Body // the body of the next attempt
+		tried        []string // reason per endpoint index, once tried by this call
+		lastErr      error
+		staleRetried bool       // a stale pooled connection was met and retried once
+		body         = req.Body // the body of the next attempt
 	)
 	for attemptN := 0; ; attemptN++ {
 		if attemptN > 0 {
@@ -131,6 +135,16 @@ func (c *Checker) roundTrip(next http.RoundTripper, req *http.Request, src *endp
 		if ctx.Err() == context.Canceled {
 			c.record(ep, trial, neutral, "")
 			return nil, err
+		}
+		if ctx.Err() == nil && !staleRetried && !a.selfClosed.Load() && staleConn(err, a) {
+			// The server closed a pooled connection: a keep-alive race
+			// with a live server, or a server gone. Try the same endpoint
+			// once more on a fresh connection (refused at once if it is
+			// gone) before counting anything against it.
+			staleRetried = true
+			c.record(ep, trial, neutral, "")
+			lastErr = err
+			continue
 		}
 		reason := errReason(err)
 		if ctx.Err() == context.DeadlineExceeded {
