@@ -89,9 +89,9 @@ func newChecker(cfg Config, clk clock) (*Checker, error) {
 }
 
 // Close stops every probe, including one in flight, and waits for the
-// probing goroutines to end. The middleware keeps routing on the last known
-// states and passive ejection afterwards. Close is safe to call more than
-// once and always returns nil.
+// probing goroutines to end. The middleware keeps working afterwards, on
+// passive ejection and half-open trials alone, as with probes off. Close is
+// safe to call more than once and always returns nil.
 func (c *Checker) Close() error {
 	c.closeOnce.Do(c.cancel)
 	c.wg.Wait()
@@ -113,7 +113,7 @@ func (c *Checker) Stats() []EndpointStats {
 			LastProbe:                ep.lastProbe,
 			Ejections:                ep.ejections,
 		}
-		if ep.state == StateEjected && !c.probing {
+		if ep.state == StateEjected && c.trials() {
 			s.TrialAt = ep.retryAt
 		}
 		for _, u := range ep.conns {
@@ -127,6 +127,10 @@ func (c *Checker) Stats() []EndpointStats {
 	}
 	return out
 }
+
+// trials reports whether ejected endpoints come back through half-open
+// trial calls: when probes are off, or stopped by Close.
+func (c *Checker) trials() bool { return !c.probing || c.ctx.Err() != nil }
 
 // changes collects the state changes a locked section made, to be reported
 // once the lock is released.
@@ -153,7 +157,7 @@ func (c *Checker) ejectLocked(ch *changes, ep *endpoint, reason string, now time
 	ep.ejections++
 	ep.trial = false
 	event := reason
-	if !c.probing {
+	if c.trials() {
 		if !ep.restoredAt.IsZero() && now.Sub(ep.restoredAt) >= c.maxCooldown {
 			ep.streak = 0
 		}
@@ -229,7 +233,7 @@ func (c *Checker) pick(tried []string, lastErr error) (*endpoint, bool, error) {
 				return ep, true, nil
 			}
 		case StateEjected:
-			if !c.probing && !now.Before(ep.retryAt) {
+			if c.trials() && !now.Before(ep.retryAt) {
 				ep.trial = true
 				c.setStateLocked(&ch, ep, StateHalfOpen, "cooldown over, trial call", now)
 				c.mu.Unlock()
@@ -246,7 +250,7 @@ func (c *Checker) pick(tried []string, lastErr error) (*endpoint, bool, error) {
 			o.Reason = "this call: " + tried[i]
 		case ep.state == StateHalfOpen:
 			o.Reason = "half-open, trial call in flight"
-		case !c.probing:
+		case c.trials():
 			o.Reason = fmt.Sprintf("ejected: %s; trial in %v", ep.reason, ep.retryAt.Sub(now).Round(time.Millisecond))
 		default:
 			o.Reason = "ejected: " + ep.reason

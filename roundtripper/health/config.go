@@ -74,7 +74,8 @@ type Config struct {
 	// succeeds the endpoint is back, if it fails the endpoint is ejected
 	// again for twice as long, up to MaxCooldown. The growth restarts once
 	// an endpoint has stayed in service for MaxCooldown. With probes on,
-	// only a passing probe brings an endpoint back. Zero means 5s: short,
+	// only a passing probe brings an endpoint back (until Close, after
+	// which trials take over). Zero means 5s: short,
 	// because a trial is one call, and one that is refused still fails
 	// over within the call; repeated failures lengthen it quickly.
 	Cooldown time.Duration

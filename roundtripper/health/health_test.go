@@ -264,6 +264,19 @@ func TestCloseStopsProbes(t *testing.T) {
 	assert.Equal(t, "a", h.mustGet(a.URL+"/x"))
 }
 
+func TestAfterCloseEjectedEndpointsComeBackByTrial(t *testing.T) {
+	a, b := newReplica(t, "a"), newReplica(t, "b")
+	h := newHarness(t, Config{Endpoints: []string{a.URL, b.URL}, ProbeFailures: 1})
+	a.probeStatus.Store(http.StatusServiceUnavailable)
+	h.round()
+	require.Equal(t, StateEjected, h.state(0))
+	assert.Equal(t, "b", h.mustGet(a.URL+"/x"))
+	require.NoError(t, h.c.Close())
+	// No probe will bring a back now: the next call is a trial, and it passes.
+	assert.Equal(t, "a", h.mustGet(a.URL+"/x"))
+	assert.Equal(t, StateInService, h.state(0))
+}
+
 func TestCloseStopsProbesRealClock(t *testing.T) {
 	a := newReplica(t, "a")
 	tr := &http.Transport{}
