@@ -75,9 +75,9 @@ type Config struct {
 	// again for twice as long, up to MaxCooldown. The growth restarts once
 	// an endpoint has stayed in service for MaxCooldown. With probes on,
 	// only a passing probe brings an endpoint back (until Close, after
-	// which trials take over). Zero means 5s: short,
-	// because a trial is one call, and one that is refused still fails
-	// over within the call; repeated failures lengthen it quickly.
+	// which trials take over). Zero means 5s: short, because a trial is
+	// one call, one that is refused still fails over within the call, and
+	// repeated failures lengthen it quickly.
 	Cooldown time.Duration
 
 	// MaxCooldown caps the growing cooldown. Zero means 5 minutes.
