@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,8 +32,8 @@ type Checker struct {
 
 	mu sync.Mutex // guards the mutable fields of every endpoint
 
-	ctx       context.Context // cancelled by Close; parent of every probe
-	cancel    context.CancelFunc
+	stop      chan struct{} // closed by Close: no probe starts after it
+	closed    atomic.Bool
 	closeOnce sync.Once
 	wg        sync.WaitGroup
 }
@@ -78,7 +79,7 @@ func newChecker(cfg Config, clk clock) (*Checker, error) {
 		}
 		c.eps = append(c.eps, ep)
 	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.stop = make(chan struct{})
 	if c.probing {
 		for _, ep := range c.eps {
 			c.wg.Add(1)
@@ -88,12 +89,16 @@ func newChecker(cfg Config, clk clock) (*Checker, error) {
 	return c, nil
 }
 
-// Close stops every probe, including one in flight, and waits for the
-// probing goroutines to end. The middleware keeps working afterwards, on
+// Close stops the probes and waits for the probing goroutines to end. A
+// probe in flight is let finish (within its Timeout) rather than cut, so
+// that once Close returns no server sees a probe from this Checker. The middleware keeps working afterwards, on
 // passive ejection and half-open trials alone, as with probes off. Close is
 // safe to call more than once and always returns nil.
 func (c *Checker) Close() error {
-	c.closeOnce.Do(c.cancel)
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		close(c.stop)
+	})
 	c.wg.Wait()
 	return nil
 }
@@ -130,7 +135,7 @@ func (c *Checker) Stats() []EndpointStats {
 
 // trials reports whether ejected endpoints come back through half-open
 // trial calls: when probes are off, or stopped by Close.
-func (c *Checker) trials() bool { return !c.probing || c.ctx.Err() != nil }
+func (c *Checker) trials() bool { return !c.probing || c.closed.Load() }
 
 // changes collects the state changes a locked section made, to be reported
 // once the lock is released.

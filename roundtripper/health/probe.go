@@ -29,7 +29,7 @@ func (c *Checker) probeLoop(ep *endpoint) {
 			}
 		})
 		select {
-		case <-c.ctx.Done():
+		case <-c.stop:
 			stop()
 			return
 		case <-wake:
@@ -49,10 +49,13 @@ func (c *Checker) jittered() time.Duration {
 
 // probe sends one probe to ep and records its result.
 func (c *Checker) probe(ep *endpoint) {
-	if c.ctx.Err() != nil {
+	if c.closed.Load() {
 		return
 	}
-	ctx, cancel := context.WithCancel(c.ctx)
+	// Close does not cancel a probe in flight: its request may already be
+	// on the wire, and a server should see no probe once Close returns.
+	// The probe's own timeout bounds the wait.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var timedOut atomic.Bool
 	stop := c.clk.AfterFunc(c.timeout, func() {
@@ -79,9 +82,6 @@ func (c *Checker) probe(ep *endpoint) {
 	}
 	a.release(false)
 	res.Latency = c.clk.Now().Sub(start)
-	if c.ctx.Err() != nil {
-		return // Close interrupted it: it says nothing about the endpoint.
-	}
 	switch {
 	case err != nil && timedOut.Load():
 		res.Outcome, res.Err = ProbeFailed, fmt.Sprintf("timeout after %v", c.timeout)
