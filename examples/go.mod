@@ -1,12 +1,13 @@
 module github.com/llmhttp/llmhttp/examples
 
-go 1.26
-
-require github.com/llmhttp/llmhttp v0.0.0
+go 1.26.0
 
 require (
-	github.com/stretchr/testify v1.12.1 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
+	github.com/llmhttp/llmhttp v0.0.0
+	github.com/stretchr/testify v1.12.1
+	go.uber.org/goleak v1.3.0
 )
+
+require go.yaml.in/yaml/v3 v3.0.5 // indirect
 
 replace github.com/llmhttp/llmhttp => ../
