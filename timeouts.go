@@ -1,0 +1,149 @@
+package llmhttp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/llmhttp/llmhttp/roundtripper"
+)
+
+// ErrTotalTimeout matches the error of a call cut by Timeouts.Total (or
+// TotalStream for a stream).
+var ErrTotalTimeout = errors.New("llmhttp: total timeout")
+
+// ErrWriteTimeout matches the error of a call whose request could not be
+// written: the connection accepted no byte for Timeouts.Write.
+var ErrWriteTimeout = errors.New("llmhttp: write timeout")
+
+// TimeoutError says which layered timeout ended a call, and after how long.
+type TimeoutError struct {
+	Kind  error         // ErrTotalTimeout or ErrWriteTimeout
+	After time.Duration // the timeout that expired
+	Err   error         // what the layer below returned
+}
+
+func (e *TimeoutError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("%v after %v", e.Kind, e.After)
+	}
+	return fmt.Sprintf("%v after %v: %v", e.Kind, e.After, e.Err)
+}
+
+// Is makes errors.Is(err, ErrTotalTimeout) (or ErrWriteTimeout) hold, and
+// context.DeadlineExceeded / os.ErrDeadlineExceeded through Unwrap.
+func (e *TimeoutError) Is(target error) bool { return target == e.Kind }
+
+func (e *TimeoutError) Unwrap() error { return e.Err }
+
+type streamFlagKey struct{}
+
+// streamFlag returns what the total-timeout layer found out about req, so
+// that the pool router does not read the body a second time.
+func streamFlag(ctx context.Context) (stream, ok bool) {
+	stream, ok = ctx.Value(streamFlagKey{}).(bool)
+	return stream, ok
+}
+
+// totalTimeout bounds whole calls: non-streaming ones by total, streaming
+// ones by stream (when positive). The deadline covers the body too, so it is
+// released only when the body is closed or read to its end.
+func totalTimeout(total, stream time.Duration) roundtripper.Middleware {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return roundtripper.Func(func(req *http.Request) (*http.Response, error) {
+			isStream := isStreaming(req)
+			limit := total
+			if isStream {
+				limit = stream
+			}
+			if limit <= 0 {
+				if isStream {
+					req = req.WithContext(context.WithValue(req.Context(), streamFlagKey{}, true))
+				}
+				return next.RoundTrip(req)
+			}
+			ctx, cancel := context.WithTimeoutCause(req.Context(), limit, ErrTotalTimeout)
+			req = req.WithContext(context.WithValue(ctx, streamFlagKey{}, isStream))
+			resp, err := next.RoundTrip(req)
+			if err != nil {
+				if context.Cause(ctx) == ErrTotalTimeout {
+					err = &TimeoutError{Kind: ErrTotalTimeout, After: limit, Err: err}
+				}
+				cancel()
+				return resp, err
+			}
+			resp.Body = &cancelBody{ReadCloser: resp.Body, ctx: ctx, cancel: cancel, limit: limit}
+			return resp, nil
+		})
+	}
+}
+
+// cancelBody releases a call's deadline when its body is done, and turns a
+// read cut by that deadline into a TimeoutError.
+type cancelBody struct {
+	io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelFunc
+	limit  time.Duration
+}
+
+func (b *cancelBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		if err != io.EOF && context.Cause(b.ctx) == ErrTotalTimeout {
+			err = &TimeoutError{Kind: ErrTotalTimeout, After: b.limit, Err: err}
+		}
+		b.cancel()
+	}
+	return n, err
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// writeTimeoutDial wraps every connection dialed so that a write which makes
+// no progress for d fails. net/http has no write timeout: an upload to a
+// server that stopped reading would otherwise block until the caller's
+// context ends. A deadline per Write bounds each stall, not the whole
+// upload, so a large body on a slow but moving link is never cut.
+func writeTimeoutDial(next func(ctx context.Context, network, addr string) (net.Conn, error), d time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := next(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &writeTimeoutConn{Conn: c, d: d}, nil
+	}
+}
+
+type writeTimeoutConn struct {
+	net.Conn
+	d  time.Duration
+	mu sync.Mutex // net/http writes from one goroutine per conn; HTTP/2 too, but be safe
+}
+
+func (c *writeTimeoutConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.d)); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Write(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = &TimeoutError{Kind: ErrWriteTimeout, After: c.d, Err: err}
+	}
+	return n, err
+}
+
+// NetConn returns the wrapped connection, so that the transport can reach
+// the *net.TCPConn beneath to set keep-alive probes.
+func (c *writeTimeoutConn) NetConn() net.Conn { return c.Conn }
