@@ -1,138 +1,77 @@
-// Command quickstart streams a chat completion from llmhttp's embedded fake
-// OpenAI-compatible server through a roundtripper.Chain, printing each token
-// as it arrives.
+// Command quickstart shows what llmhttp changes. It starts llmhttp's
+// embedded fake OpenAI server with a realistic mix of faults (429s with
+// retry-after-ms, 503s, streams that stall before their first token or in
+// the middle, connections cut after the headers), runs the same batch of
+// concurrent streaming chat completions through a plain http.Client and
+// through llmhttp.NewClient, and prints the two side by side.
 //
 //	go run ./examples/quickstart
+//	go run ./examples/quickstart -calls 400 -concurrency 100
+//
+// With -base-url and -api-key (or OPENAI_BASE_URL and OPENAI_API_KEY) it runs
+// the same batch, without injected faults, against a real OpenAI-compatible
+// endpoint instead.
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"strings"
-	"sync/atomic"
 	"time"
-
-	"github.com/llmhttp/llmhttp/internal/testserver"
-	"github.com/llmhttp/llmhttp/roundtripper"
 )
 
 func main() {
-	tokens := flag.Int("tokens", 24, "tokens to ask the test server for")
-	tps := flag.Float64("tps", 40, "tokens per second the test server streams")
+	var o options
+	flag.IntVar(&o.calls, "calls", 200, "streaming calls per client")
+	flag.IntVar(&o.concurrency, "concurrency", 50, "calls in flight at once")
+	flag.IntVar(&o.tokens, "tokens", 20, "tokens per answer (max_tokens)")
+	flag.Float64Var(&o.tps, "tps", 50, "tokens per second the test server streams")
+	flag.Int64Var(&o.seed, "seed", 1, "seed of the test server's fault mix")
+	flag.StringVar(&o.baseURL, "base-url", os.Getenv("OPENAI_BASE_URL"), "a real OpenAI-compatible base URL (ending in /v1); empty: the embedded test server")
+	flag.StringVar(&o.apiKey, "api-key", os.Getenv("OPENAI_API_KEY"), "API key for -base-url")
+	flag.StringVar(&o.model, "model", "gpt-4o-mini", "model for -base-url")
+	flag.DurationVar(&o.plainTimeout, "plain-timeout", 8*time.Second, "http.Client.Timeout of the plain client")
 	flag.Parse()
-	if err := run(context.Background(), os.Stdout, *tokens, *tps); err != nil {
+	if err := run(context.Background(), os.Stdout, os.Stderr, o); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out io.Writer, tokens int, tps float64) error {
-	srv, err := testserver.Start(testserver.Config{TokensPerSecond: tps})
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+type options struct {
+	calls, concurrency, tokens int
+	tps                        float64
+	seed                       int64
+	baseURL, apiKey, model     string
+	plainTimeout               time.Duration
+}
 
-	tr := srv.Transport()
-	defer tr.CloseIdleConnections()
-	var attempts atomic.Int64
-	client := &http.Client{Transport: roundtripper.Chain(tr, countAttempts(&attempts))}
-
-	body, _ := json.Marshal(map[string]any{
-		"model":      "test-model",
-		"stream":     true,
-		"max_tokens": tokens,
-		"messages":   []map[string]string{{"role": "user", "content": "Say hello."}},
-	})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL()+"/v1/chat/completions", bytes.NewReader(body))
+func run(ctx context.Context, out, progress io.Writer, o options) error {
+	if o.calls < 1 || o.concurrency < 1 || o.tokens < 1 {
+		return fmt.Errorf("-calls, -concurrency and -tokens must be positive")
+	}
+	var plain, llm result
+	var err error
+	if o.baseURL == "" {
+		fmt.Fprintf(out, "llmhttp quickstart: %d streaming calls, %d at once, against the embedded test server\n", o.calls, o.concurrency)
+		fmt.Fprintf(out, "fault mix: %s\n\n", faultMixDoc)
+		plain, llm, err = runLocal(ctx, progress, o)
+	} else {
+		fmt.Fprintf(out, "llmhttp quickstart: %d streaming calls, %d at once, against %s\n\n", o.calls, o.concurrency, o.baseURL)
+		plain, llm, err = runRemote(ctx, progress, o)
+	}
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer sk-quickstart-not-a-real-key")
-
-	start := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %s", resp.Status)
-	}
-	fmt.Fprintf(out, "streaming from %s (request id %s):\n", srv.URL(), resp.Header.Get("x-request-id"))
-	n, err := printTokens(out, resp.Body)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "\n%d tokens in %v, %d attempt(s)\n", n, time.Since(start).Round(time.Millisecond), attempts.Load())
+	printTable(out, o.calls, plain, llm)
 	return nil
 }
 
-// countAttempts is a minimal Middleware: it counts the requests that pass.
-func countAttempts(n *atomic.Int64) roundtripper.Middleware {
-	return func(next http.RoundTripper) http.RoundTripper {
-		return roundtripper.Func(func(req *http.Request) (*http.Response, error) {
-			n.Add(1)
-			return next.RoundTrip(req)
-		})
-	}
-}
-
-// printTokens prints the content deltas of an OpenAI chat-completion stream.
-// It reads "data:" lines only; the sse package has the spec-exact reader.
-func printTokens(out io.Writer, r io.Reader) (int, error) {
-	var chunk struct {
-		Choices []struct {
-			Delta struct {
-				Content string `json:"content"`
-			} `json:"delta"`
-		} `json:"choices"`
-	}
-	n := 0
-	buf := make([]byte, 0, 4096)
-	tmp := make([]byte, 4096)
-	for {
-		m, err := r.Read(tmp)
-		buf = append(buf, tmp[:m]...)
-		for {
-			i := bytes.IndexByte(buf, '\n')
-			if i < 0 {
-				break
-			}
-			line := strings.TrimSpace(string(buf[:i]))
-			buf = buf[i+1:]
-			data, ok := strings.CutPrefix(line, "data:")
-			if !ok {
-				continue
-			}
-			data = strings.TrimSpace(data)
-			if data == "[DONE]" {
-				return n, nil
-			}
-			chunk.Choices = nil
-			if json.Unmarshal([]byte(data), &chunk) != nil {
-				continue
-			}
-			for _, c := range chunk.Choices {
-				if c.Delta.Content != "" {
-					fmt.Fprint(out, c.Delta.Content)
-					n++
-				}
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return n, errors.New("stream ended without [DONE]")
-		}
-		if err != nil {
-			return n, err
-		}
-	}
+// newPlainClient is what many programs use: net/http with a timeout.
+func newPlainClient(timeout time.Duration) (*http.Client, func()) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	return &http.Client{Transport: tr, Timeout: timeout}, tr.CloseIdleConnections
 }
