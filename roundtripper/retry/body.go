@@ -39,10 +39,10 @@ func (p *peekedBody) Close() error { return p.body.Close() }
 
 // peek reads up to peekLimit bytes of body and returns them with a body that
 // replays them before the rest. An error body that stalls is closed after
-// peekTimeout, so the decision never waits on it for longer.
-func peek(body io.ReadCloser) ([]byte, io.ReadCloser) {
+// timeout, so the decision never waits on it for longer.
+func peek(body io.ReadCloser, timeout time.Duration) ([]byte, io.ReadCloser) {
 	buf := make([]byte, peekLimit)
-	stall := time.AfterFunc(peekTimeout, func() { _ = body.Close() })
+	stall := time.AfterFunc(timeout, func() { _ = body.Close() })
 	n, _ := io.ReadFull(body, buf)
 	stall.Stop()
 	buf = buf[:n]

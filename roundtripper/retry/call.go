@@ -111,7 +111,7 @@ func (c *call) classifyResp(resp *http.Response) (bool, string) {
 	}
 	if resp.StatusCode >= 400 && (retry || should == "true") && resp.Body != nil && resp.Body != http.NoBody {
 		var body []byte
-		body, resp.Body = peek(resp.Body)
+		body, resp.Body = peek(resp.Body, c.t.peekTimeout)
 		c.snippet = snippet(body)
 		if quotaExhausted(body) {
 			retry, reason = false, ReasonQuota
