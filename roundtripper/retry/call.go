@@ -62,11 +62,11 @@ func (c *call) decide(resp *http.Response, err error) decision {
 	if !ok {
 		return d
 	}
-	if !c.rewindable {
-		return decision{reason: ReasonNotRewindable, stop: ErrBodyNotRewindable}
-	}
 	if c.n > c.t.retries {
 		return decision{reason: ReasonExhausted}
+	}
+	if !c.rewindable {
+		return decision{reason: ReasonNotRewindable, stop: ErrBodyNotRewindable}
 	}
 	now := c.t.now()
 	if resp != nil {
