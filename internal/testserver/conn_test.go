@@ -33,6 +33,9 @@ func TestKeepAliveTimeout(t *testing.T) {
 			// Left idle, the server closes it.
 			require.Eventually(t, func() bool { return s.Stats().ConnsClosed == 1 }, 5*time.Second, 5*time.Millisecond)
 			assert.GreaterOrEqual(t, time.Since(done), idle)
+			// The client may not have seen the FIN yet; a POST on a
+			// connection closing under it fails, and is not retried.
+			c.CloseIdleConnections()
 			fetch(t, c, s, "/v1/chat/completions", streamChat, nil)
 			st := s.Stats()
 			assert.Equal(t, int64(2), st.ConnsAccepted)
