@@ -162,3 +162,27 @@ func TestTLS(t *testing.T) {
 	resp, _ = fetch(t, &http.Client{Transport: tr}, s, "/health", "", nil)
 	assert.Equal(t, "HTTP/1.1", resp.Proto)
 }
+
+func TestMaxConcurrentStreams(t *testing.T) {
+	s := New(t, Config{Protocol: H2C, MaxConcurrentStreams: 2, Default: Fault{StallAfter: 1}})
+	c := client(t, s)
+	fetch(t, c, s, "/health", "", nil) // the first connection, with its settings known
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL()+"/v1/chat/completions", strings.NewReader(streamChat))
+			if resp, err := c.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	require.Eventually(t, func() bool { return s.Stats().InFlight == 5 }, 5*time.Second, time.Millisecond)
+	// Five streams in flight need three connections at least (the client
+	// may dial more while it learns the limit).
+	assert.GreaterOrEqual(t, s.Stats().ConnsAccepted, int64(3))
+	cancel()
+	wg.Wait()
+}

@@ -138,10 +138,12 @@
 // Config.MaxRequestsPerConn closes a connection after that many requests: the
 // last answer carries "Connection: close" over HTTP/1.1; over HTTP/2 the
 // server sends GOAWAY and closes once the connection's streams are done.
+// Config.MaxConcurrentStreams caps the streams of one HTTP/2 connection.
 //
 // [Server.Stats] counts connections (accepted and closed, each numbered from
-// 1 in accept order), requests (in all, by path, by connection) and requests
-// in flight (now and at most). [Server.Requests] returns a copy of every
+// 1 in accept order), requests (in all, by path, by connection; connections
+// that served no request are left out of RequestsPerConn) and requests in
+// flight (now and at most). [Server.Requests] returns a copy of every
 // request as received, headers and body included.
 //
 // The server is built for scale tests: streaming allocates nothing per token

@@ -54,6 +54,10 @@ type Config struct {
 	MaxRequestsPerConn int           // server closes a connection after this many requests; 0: no limit
 	RequestsPerMinute  int           // enforced (429 + headers) when > 0; rate-limit headers always sent
 	TokensPerMinute    int           // enforced (429 + headers) when > 0; rate-limit headers always sent
+
+	// MaxConcurrentStreams caps the streams of one HTTP/2 connection
+	// (SETTINGS_MAX_CONCURRENT_STREAMS); 0: Go's default, currently 250.
+	MaxConcurrentStreams int
 }
 
 // Stats are the server's counters, a snapshot taken by [Server.Stats].
@@ -62,7 +66,7 @@ type Stats struct {
 	InFlight, MaxInFlight      int64
 	Requests                   int64
 	RequestsByPath             map[string]int64
-	RequestsPerConn            map[int64]int64 // connection ID -> requests served on it
+	RequestsPerConn            map[int64]int64 // connection ID -> requests served on it; connections that served none are left out
 }
 
 // Request is one request as the server received it.
@@ -159,6 +163,7 @@ func start(cfg Config, now func() time.Time) (*Server, error) {
 		Protocols:   protocols,
 		IdleTimeout: cfg.KeepAliveTimeout,
 		ErrorLog:    log.New(io.Discard, "", 0), // faults make the server complain; nobody asked to hear it
+		HTTP2:       &http.HTTP2Config{MaxConcurrentStreams: cfg.MaxConcurrentStreams},
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if tc, ok := c.(*tls.Conn); ok {
 				c = tc.NetConn()
@@ -265,7 +270,9 @@ func (s *Server) Stats() Stats {
 	})
 	s.connMu.Lock()
 	for _, c := range s.all {
-		st.RequestsPerConn[c.id] = c.requests.Load()
+		if n := c.requests.Load(); n > 0 {
+			st.RequestsPerConn[c.id] = n
+		}
 	}
 	s.connMu.Unlock()
 	return st
