@@ -119,9 +119,12 @@
 // ping: an Anthropic "event: ping" on /v1/messages, an SSE comment ": ping"
 // on the OpenAI paths, which have no ping event.
 //
-// Dropping a connection closes the TCP connection under the request: with an
-// ordinary FIN, or with Reset an abortive close (SO_LINGER 0), so the client
-// gets an RST and its read fails with ECONNRESET. Over HTTP/2 this drops the
+// Dropping a connection acts on the TCP connection under the request. Without
+// Reset the server shuts down its sending side, so the client reads FIN (an
+// unexpected EOF) and never an RST; the connection is fully closed when the
+// client closes it or the server next writes. With Reset it is an abortive
+// close (SO_LINGER 0): the client gets an RST and its read fails with an
+// error matching syscall.ECONNRESET. Over HTTP/2 this drops the
 // whole connection, with every other stream on it, not just the request's
 // stream; and with Reset, the client's kernel may discard data it had
 // received but not read, as with any RST. A non-streamed JSON answer honours

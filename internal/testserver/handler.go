@@ -80,7 +80,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tc, _ := r.Context().Value(connKey{}).(*trackedConn)
 	if !s.enter() {
 		if tc != nil {
-			tc.abort(false)
+			tc.Close()
 		}
 		return
 	}

@@ -423,11 +423,24 @@ func (c *trackedConn) Close() error {
 	return err
 }
 
-// abort drops the connection: with reset, abortively (SO_LINGER 0, so the
-// kernel sends RST and discards unsent data), else with an ordinary FIN.
+// abort drops the connection. With reset it is an abortive close
+// (SO_LINGER 0): the kernel sends RST and discards unsent data. Otherwise it
+// shuts down the sending side, so the client reads FIN, and leaves the full
+// close to the HTTP server, which makes it when it next fails to write or
+// reads the client's own close. A plain Close would not do: if the client
+// has sent anything the server has not read yet (an HTTP/2 WINDOW_UPDATE,
+// say), Linux answers the close with RST instead of FIN.
 func (c *trackedConn) abort(reset bool) {
-	if reset && c.tcp != nil {
-		c.tcp.SetLinger(0)
+	if c.tcp == nil {
+		c.Close()
+		return
 	}
-	c.Close()
+	if reset {
+		c.tcp.SetLinger(0)
+		c.Close()
+		return
+	}
+	if c.tcp.CloseWrite() != nil {
+		c.Close()
+	}
 }
