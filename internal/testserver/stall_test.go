@@ -22,13 +22,17 @@ func TestStallSilent(t *testing.T) {
 		t.Run(p.String(), func(t *testing.T) {
 			s := New(t, Config{Protocol: p, Script: []Fault{{StallAfter: 2, StallFor: stall}}})
 			c, rec := recordingClient(t, s)
+			start := time.Now()
 			_, body := fetch(t, c, s, "/v1/chat/completions", streamChat, nil)
 			assert.Equal(t, Text(4), deltas(t, body))
 
 			before, i := rec.at(t, `"content":" t1"`)
 			after, j := rec.at(t, `"content":" t2"`)
 			assert.Equal(t, i+1, j, "bytes arrived during the stall: %q", rec.snapshot()[i+1:j])
-			assert.GreaterOrEqual(t, after.Sub(before), stall-50*time.Millisecond)
+			assert.GreaterOrEqual(t, after.Sub(start), stall, "a strict lower bound")
+			// The gap as the client saw it; the margin is for a loaded machine
+			// delaying the read of the token before the stall.
+			assert.GreaterOrEqual(t, after.Sub(before), stall/2)
 		})
 	}
 }
@@ -53,6 +57,7 @@ func TestStallKeepAlive(t *testing.T) {
 			t.Run(p.String()+"/"+tt.name, func(t *testing.T) {
 				s := New(t, Config{Protocol: p, Script: []Fault{{StallAfter: 2, StallFor: stall, StallMode: tt.mode, StallEvery: 50 * time.Millisecond}}})
 				c, rec := recordingClient(t, s)
+				start := time.Now()
 				_, body := fetch(t, c, s, tt.path, streamChat, nil)
 				assert.Equal(t, Text(4), deltas(t, body))
 
@@ -65,12 +70,13 @@ func TestStallKeepAlive(t *testing.T) {
 				between := body[from:to]
 				n := strings.Count(between, tt.keepalive)
 				assert.Equal(t, strings.Repeat(tt.keepalive, n), between)
-				assert.GreaterOrEqual(t, n, 3, "keep-alives sent every 50ms during 300ms")
+				assert.GreaterOrEqual(t, n, 2, "keep-alives sent every 50ms during 300ms")
 
 				// On the wire, what arrived during the stall are keep-alives.
 				before, bi := rec.at(t, tt.before)
 				after, ai := rec.at(t, tt.after)
-				assert.GreaterOrEqual(t, after.Sub(before), stall-50*time.Millisecond)
+				assert.GreaterOrEqual(t, after.Sub(start), stall)
+				assert.GreaterOrEqual(t, after.Sub(before), stall/2)
 				for _, a := range rec.snapshot()[bi+1 : ai] {
 					assert.True(t, bytes.Contains(a.data, []byte(strings.TrimSpace(tt.keepalive))), "%q", a.data)
 				}
@@ -196,7 +202,7 @@ func TestJSONFaults(t *testing.T) {
 					last = a.at
 				}
 			}
-			assert.GreaterOrEqual(t, last.Sub(first), stall-50*time.Millisecond)
+			assert.GreaterOrEqual(t, last.Sub(first), stall/2)
 
 			_, body = fetch(t, c, s, "/v1/chat/completions", `{"max_tokens":3}`, nil)
 			assert.False(t, json.Valid([]byte(body)))
