@@ -76,7 +76,7 @@ type Request struct {
 	Body         []byte      // a copy
 	ConnID       int64       // the connection it came on; IDs start at 1 in accept order
 	Proto        string      // "HTTP/1.1" or "HTTP/2.0"
-	Received     time.Time
+	Received     time.Time   // when its body had been read
 }
 
 // Server is a fake OpenAI- and Anthropic-compatible API server on a loopback
