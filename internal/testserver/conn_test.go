@@ -161,6 +161,16 @@ func TestTLS(t *testing.T) {
 	defer tr.CloseIdleConnections()
 	resp, _ = fetch(t, &http.Client{Transport: tr}, s, "/health", "", nil)
 	assert.Equal(t, "HTTP/1.1", resp.Proto)
+
+	// The certificate is made once per process: replicas share it.
+	s2 := New(t, Config{Protocol: TLS})
+	fetch(t, client(t, s2), s2, "/health", "", nil)
+	c1, _, err := certificate()
+	require.NoError(t, err)
+	c2, _, _ := certificate()
+	assert.Same(t, c1.Leaf, c2.Leaf)
+	assert.Contains(t, c1.Leaf.DNSNames, "localhost")
+	assert.Len(t, c1.Leaf.IPAddresses, 2)
 }
 
 func TestMaxConcurrentStreams(t *testing.T) {

@@ -50,8 +50,8 @@
 // Completions are deterministic, so a test can assert the exact text: a
 // completion of n tokens streams [Tokens](n) = "t0", " t1", " t2", ..., one
 // per delta; its text is [Text](n) = "t0 t1 t2 ...". n is the request's
-// max_tokens, max_completion_tokens or max_output_tokens, else
-// [DefaultTokens]. Fault.Reasoning reasoning deltas ([ReasoningTokens], "r0",
+// max_tokens, max_completion_tokens or max_output_tokens (at most 65536),
+// else [DefaultTokens]. Fault.Reasoning reasoning deltas ([ReasoningTokens], "r0",
 // " r1", ...) precede the text; a request with a Responses "reasoning" object
 // or an Anthropic "thinking" object of type "enabled" gets [DefaultReasoning]
 // of them when its fault sets none. Usage counts the prompt as a quarter of
