@@ -53,6 +53,10 @@ type Config struct {
 // report covers every attempt; the layers inside it find its hooks with
 // [roundtripper.ContextTrace] and [httptrace.ContextClientTrace].
 func New(cfg Config) roundtripper.Middleware {
+	return newObserver(cfg).middleware
+}
+
+func newObserver(cfg Config) *observer {
 	o := &observer{
 		onReport: cfg.OnReport,
 		sinks:    append([]Sink(nil), cfg.Sinks...),
@@ -64,7 +68,7 @@ func New(cfg Config) roundtripper.Middleware {
 	o.pool.New = func() any { return o.newCall() }
 	now := o.now()
 	o.epoch.Store(&now)
-	return o.middleware
+	return o
 }
 
 // observer holds what every call of one middleware shares.
