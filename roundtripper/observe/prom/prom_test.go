@@ -95,7 +95,7 @@ func TestMetrics(t *testing.T) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		require.NoError(t, resp.Body.Close())
 	}
-	call(a, "/v1/chat/completions", `{"model":"m"}`)             // 503, then 200
+	call(a, "/v1/chat/completions", `{"model":"m"}`)               // 503, then 200
 	call(a, "/v1/chat/completions", `{"model":"m","stream":true}`) // a stream
 	call(b, "/v1/messages/secret-user-path", `{}`)                 // another host: "other"; a 404
 
