@@ -199,10 +199,13 @@ type call struct {
 
 	// What decides whether the state can be recycled (reuse): hooks that
 	// may still come after the call ends must find it theirs. A dial may go
-	// on after its request got another connection. (observe sets no
-	// WroteRequest hook: the transport may call it after the response came,
-	// and it would cost a clock read on every call.)
-	dialed     bool
+	// on after its request got another connection, calling its hooks late:
+	// mayDial is set by any dial hook, by an HTTP/1 connection not taken
+	// from the idle pool at once (a dial was queued for the request), and
+	// by HTTP/2, whose GotConn cannot tell. (observe sets no WroteRequest
+	// hook: the transport may call it after the response came, and it
+	// would cost a clock read on every call.)
+	mayDial    bool
 	gots       int
 	streamHook bool // a layer called StreamEvent or StreamEnd
 	reuse      bool
@@ -281,7 +284,7 @@ func (c *call) begin(req *http.Request, now time.Time) {
 	c.attempts[0] = Attempt{N: 1}
 	c.ctx = req.Context()
 	c.done = false
-	c.dialed, c.gots, c.streamHook, c.reuse = false, 0, false, false
+	c.mayDial, c.gots, c.streamHook, c.reuse = false, 0, false, false
 	c.endSeen = false
 	c.terminal, c.errEvent, c.headOn, c.headN = false, false, true, 0
 }
@@ -312,6 +315,9 @@ const maxRequestID = 128
 func (c *call) response(resp *http.Response) {
 	c.r.Status = resp.StatusCode
 	c.r.Proto = resp.Proto
+	if resp.ProtoMajor != 1 {
+		c.mayDial = true
+	}
 	// Direct map lookups with canonical keys: no canonicalisation cost.
 	id := first(resp.Header["X-Request-Id"])
 	if id == "" {
@@ -390,7 +396,7 @@ func (c *call) inferOutcome(why endReason) roundtripper.StreamOutcome {
 // streamed or failed are not recycled: they are slow anyway, and a late
 // hook would find a stranger's report.
 func (c *call) recyclable() bool {
-	return !c.dialed && !c.r.Stream && c.r.Err == nil && c.r.Status != 0 &&
+	return !c.mayDial && !c.r.Stream && c.r.Err == nil && c.r.Status != 0 &&
 		c.gots > 0
 }
 

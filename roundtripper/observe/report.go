@@ -113,6 +113,15 @@ type Attempt struct {
 	Err     error                      // the first error seen in this attempt's phases or stream
 }
 
+// TimeToHeaders is the time from the attempt's start to its first response
+// byte, or zero if none came.
+func (a *Attempt) TimeToHeaders() time.Duration {
+	if a.FirstByte == 0 {
+		return 0
+	}
+	return a.FirstByte - a.Start
+}
+
 // A Phase is an interval, as offsets since the call's Start. The zero Phase
 // did not happen.
 type Phase struct {

@@ -222,6 +222,8 @@ func TestHooksWithFakeClock(t *testing.T) {
 	assert.Equal(t, 155*ms, a2.GotConn)
 	assert.True(t, a2.Reused)
 	assert.Equal(t, 200*ms, a2.FirstByte)
+	assert.Equal(t, 50*ms, a2.TimeToHeaders())
+	assert.Zero(t, (&Attempt{Start: ms}).TimeToHeaders())
 	assert.Equal(t, 5*ms, r.PoolWait)
 	assert.Equal(t, 50*ms, r.RetryWait)
 	assert.True(t, r.Stream)

@@ -192,7 +192,7 @@ func (m *Metrics) Observe(r *observe.Report) {
 		}
 		ms.attempts[conn].Inc()
 		for p, d := range [len(phaseLabels)]time.Duration{
-			a.DNS.Duration(), a.Connect.Duration(), a.TLS.Duration(), a.PoolWait, a.FirstByte - a.Start,
+			a.DNS.Duration(), a.Connect.Duration(), a.TLS.Duration(), a.PoolWait, a.TimeToHeaders(),
 		} {
 			if d > 0 {
 				hs.phases[p].Observe(d.Seconds())
