@@ -119,14 +119,21 @@ type perCall struct {
 // two closures): the traces context holding the hooks is built once per
 // recycled call state, and Value looks there first. It is used only when the
 // caller's context carries no hooks of its own, which would need composing.
+//
+// The caller keeps it (resp.Request.Context()) after the call state is
+// recycled, so it shows the hooks only while the state is still this
+// call's: gen is the state's generation when the call began.
 type callCtx struct {
 	context.Context
-	traces context.Context
+	c   *call
+	gen uint64
 }
 
 func (x *callCtx) Value(key any) any {
-	if v := x.traces.Value(key); v != nil {
-		return v
+	if x.c.gen.Load() == x.gen {
+		if v := x.c.traces.Value(key); v != nil {
+			return v
+		}
 	}
 	return x.Context.Value(key)
 }
@@ -143,7 +150,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	parent := req.Context()
 	var ctx context.Context
 	if httptrace.ContextClientTrace(parent) == nil && roundtripper.ContextTrace(parent) == nil {
-		pc.ctx = callCtx{Context: parent, traces: c.traces}
+		pc.ctx = callCtx{Context: parent, c: c, gen: c.gen.Load()}
 		ctx = &pc.ctx
 	} else {
 		// WithClientTrace composes into the trace it is given, so it gets
@@ -190,6 +197,9 @@ type call struct {
 	ct     httptrace.ClientTrace
 	rt     roundtripper.Trace
 	traces context.Context
+
+	// gen counts the calls the state has served; see callCtx.
+	gen atomic.Uint64
 
 	mu       sync.Mutex
 	r        Report
@@ -421,6 +431,7 @@ func (c *call) deliver() {
 			c.r.Attempts[i].RemoteAddr, c.r.Attempts[i].Err = nil, nil
 		}
 		c.r.Attempts, c.ctx = nil, nil
+		c.gen.Add(1)
 		o.pool.Put(c)
 	}
 }

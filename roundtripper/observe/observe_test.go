@@ -564,3 +564,18 @@ func TestCancelledContext(t *testing.T) {
 	assert.ErrorIs(t, r.Err, context.DeadlineExceeded)
 	assert.Zero(t, r.Status)
 }
+
+func TestRecycledContextShowsNoHooks(t *testing.T) {
+	srv := testserver.New(t, testserver.Config{})
+	reps := newReports()
+	c := client(t, srv, observe.New(observe.Config{OnReport: reps.onReport}))
+	resp, _ := post(t, c, srv.URL()+chatPath, `{}`)
+	reps.next(t)
+	// The call is over and its state may serve another call: the context
+	// the caller keeps must not lead to its hooks. (HTTP/1 over a fresh
+	// connection is not recycled, so make a second call on the same one.)
+	resp, _ = post(t, c, srv.URL()+chatPath, `{}`)
+	reps.next(t)
+	assert.Nil(t, roundtripper.ContextTrace(resp.Request.Context()))
+	assert.Nil(t, httptrace.ContextClientTrace(resp.Request.Context()))
+}
