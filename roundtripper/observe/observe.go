@@ -223,12 +223,16 @@ type call struct {
 	// endSeen says the current attempt's stream layer called StreamEnd.
 	endSeen bool
 
-	// Terminal and error events seen in the body, for streams no layer
-	// reported on; see scan.
+	// What the body shows of a stream, for streams no layer reported on
+	// (see scan): terminal and error events, the events counted at blank
+	// lines, and when the caller last read.
 	terminal, errEvent bool
 	headOn             bool
 	headN              int
 	head               [32]byte
+	inEvent            bool
+	bodyEvents         int
+	lastRead           time.Duration
 }
 
 // start returns the time now. time.Now reads two clocks, wall and
@@ -297,6 +301,7 @@ func (c *call) begin(req *http.Request, now time.Time) {
 	c.mayDial, c.gots, c.streamHook, c.reuse = false, 0, false, false
 	c.endSeen = false
 	c.terminal, c.errEvent, c.headOn, c.headN = false, false, true, 0
+	c.inEvent, c.bodyEvents, c.lastRead = false, 0, 0
 }
 
 func requestBytes(req *http.Request) int64 {
@@ -379,8 +384,14 @@ func (c *call) finish(why endReason) {
 		}
 		c.r.Outcome = c.inferOutcome(why)
 	}
-	if c.r.Tokens > 0 {
+	switch {
+	case c.r.Tokens > 0:
 		c.r.Buffered = buffered(c.r.Tokens, a.Start, c.r.FirstToken, c.r.LastToken, c.r.Gaps.Mean())
+	case c.r.Stream && c.bodyEvents > 1:
+		// No layer counted tokens: judge by the events as the caller read
+		// them, which a buffering proxy delivers in one burst too.
+		mean := (c.lastRead - c.r.FirstByte) / time.Duration(c.bodyEvents-1)
+		c.r.Buffered = buffered(c.bodyEvents, a.Start, c.r.FirstByte, c.lastRead, mean)
 	}
 	c.reuse = c.recyclable()
 }

@@ -192,12 +192,43 @@ func TestStreamBuffered(t *testing.T) {
 	srv := testserver.New(t, testserver.Config{
 		Default: testserver.Fault{FirstTokenDelay: 3 * time.Second},
 	})
-	reps := newReports()
-	c := client(t, srv, observe.New(observe.Config{OnReport: reps.onReport}), fakeWatchdog)
-	post(t, c, srv.URL()+chatPath, `{"model":"m","stream":true,"max_tokens":200}`)
-	r := reps.next(t)
-	assert.Equal(t, 200, r.Tokens)
-	assert.True(t, r.Buffered, "first token at %v, last at %v, mean gap %v", r.FirstToken, r.LastToken, r.Gaps.Mean())
+	for _, watchdog := range []bool{true, false} {
+		t.Run(fmt.Sprint("watchdog=", watchdog), func(t *testing.T) {
+			t.Parallel()
+			reps := newReports()
+			mws := []roundtripper.Middleware{observe.New(observe.Config{OnReport: reps.onReport})}
+			if watchdog {
+				mws = append(mws, fakeWatchdog)
+			}
+			c := client(t, srv, mws...)
+			post(t, c, srv.URL()+chatPath, `{"model":"m","stream":true,"max_tokens":200}`)
+			r := reps.next(t)
+			if watchdog {
+				assert.Equal(t, 200, r.Tokens)
+			}
+			assert.True(t, r.Buffered, "first token at %v, last at %v, mean gap %v; first byte at %v, end %v",
+				r.FirstToken, r.LastToken, r.Gaps.Mean(), r.FirstByte, r.Duration)
+		})
+	}
+}
+
+func TestStreamNotBuffered(t *testing.T) {
+	t.Parallel()
+	srv := testserver.New(t, testserver.Config{TokensPerSecond: 100})
+	for _, watchdog := range []bool{true, false} {
+		t.Run(fmt.Sprint("watchdog=", watchdog), func(t *testing.T) {
+			t.Parallel()
+			reps := newReports()
+			mws := []roundtripper.Middleware{observe.New(observe.Config{OnReport: reps.onReport})}
+			if watchdog {
+				mws = append(mws, fakeWatchdog)
+			}
+			c := client(t, srv, mws...)
+			post(t, c, srv.URL()+chatPath, `{"model":"m","stream":true,"max_tokens":30}`)
+			r := reps.next(t)
+			assert.False(t, r.Buffered)
+		})
+	}
 }
 
 func TestStreamOutcomeWithoutWatchdog(t *testing.T) {

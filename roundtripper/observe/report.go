@@ -81,7 +81,11 @@ type Report struct {
 	// burst at the end, the mark of a proxy that buffers event streams and
 	// turns time to first token into total time: at least 8 tokens, the
 	// first of them at 90% or more of the time from the attempt's start to
-	// the last, and less than 2ms between tokens on average.
+	// the last, and less than 2ms between tokens on average. Without a
+	// layer reporting tokens, the same rule applies to the events the
+	// caller read from the body (counted at blank lines). Either way the
+	// times are those at which the caller read: a caller that starts
+	// reading late sees a burst too.
 	Buffered bool
 }
 

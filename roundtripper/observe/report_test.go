@@ -64,6 +64,11 @@ func TestGaps(t *testing.T) {
 // scanAll feeds s to a fresh call's scanner in chunks of at most n bytes
 // (all at once when n is 0) and returns what it found.
 func scanAll(s string, n int) (terminal, errEvent bool) {
+	c := scanCall(s, n)
+	return c.terminal, c.errEvent
+}
+
+func scanCall(s string, n int) *call {
 	c := &call{headOn: true}
 	b := []byte(s)
 	for len(b) > 0 {
@@ -77,7 +82,14 @@ func scanAll(s string, n int) (terminal, errEvent bool) {
 	if c.headOn && c.headN > 0 {
 		c.checkHead()
 	}
-	return c.terminal, c.errEvent
+	return c
+}
+
+func TestScanCountsEvents(t *testing.T) {
+	in := "data: a\n\ndata: b\r\n\r\n: ping\n\nevent: x\ndata: " + strings.Repeat("y", 100) + "\n\n\n\ndata: [DONE]\n\n"
+	for _, n := range []int{0, 1, 2, 5, 33} {
+		assert.Equal(t, 5, scanCall(in, n).bodyEvents, "chunks of %d", n)
+	}
 }
 
 func TestScan(t *testing.T) {
@@ -122,10 +134,10 @@ func FuzzScan(f *testing.F) {
 		f.Add(s, uint8(3))
 	}
 	f.Fuzz(func(t *testing.T, s string, n uint8) {
-		term, errs := scanAll(s, 0)
-		term2, errs2 := scanAll(s, int(n%64)+1)
-		if term != term2 || errs != errs2 {
-			t.Fatalf("whole: %v %v, chunks of %d: %v %v", term, errs, n%64+1, term2, errs2)
+		a, b := scanCall(s, 0), scanCall(s, int(n%64)+1)
+		if a.terminal != b.terminal || a.errEvent != b.errEvent || a.bodyEvents != b.bodyEvents {
+			t.Fatalf("whole: %v %v %d, chunks of %d: %v %v %d",
+				a.terminal, a.errEvent, a.bodyEvents, n%64+1, b.terminal, b.errEvent, b.bodyEvents)
 		}
 	})
 }
