@@ -24,6 +24,7 @@ import (
 	"github.com/llmhttp/llmhttp/internal/testserver"
 	"github.com/llmhttp/llmhttp/roundtripper"
 	"github.com/llmhttp/llmhttp/roundtripper/observe"
+	"github.com/llmhttp/llmhttp/roundtripper/retry"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -613,4 +614,36 @@ func TestRecycledContextShowsNoHooks(t *testing.T) {
 	reps.next(t)
 	assert.Nil(t, roundtripper.ContextTrace(resp.Request.Context()))
 	assert.Nil(t, httptrace.ContextClientTrace(resp.Request.Context()))
+}
+
+// TestWithRetry runs observe over the real retry layer, which announces
+// attempts and waits through roundtripper.Trace.
+func TestWithRetry(t *testing.T) {
+	srv := testserver.New(t, testserver.Config{
+		Script: []testserver.Fault{
+			{Status: 429, Header: map[string]string{"retry-after-ms": "20"}},
+			{Status: 503},
+		},
+	})
+	reps := newReports()
+	c := client(t, srv,
+		observe.New(observe.Config{OnReport: reps.onReport}),
+		retry.New(retry.Config{BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}))
+	post(t, c, srv.URL()+chatPath, `{"model":"m"}`)
+	r := reps.next(t)
+	require.Len(t, r.Attempts, 3)
+	assert.Equal(t, 200, r.Status)
+	assert.Equal(t, int64(3), srv.Stats().Requests)
+	for i, a := range r.Attempts {
+		assert.Equal(t, i+1, a.N)
+		assert.Positive(t, a.FirstByte)
+	}
+	assert.Equal(t, "retry-after-ms", r.Attempts[0].RetrySource)
+	assert.GreaterOrEqual(t, r.Attempts[0].RetryWait, 20*time.Millisecond)
+	assert.Equal(t, "backoff", r.Attempts[1].RetrySource)
+	assert.Equal(t, r.Attempts[0].RetryWait+r.Attempts[1].RetryWait, r.RetryWait)
+	assert.GreaterOrEqual(t, r.Attempts[1].Start-r.Attempts[0].FirstByte, r.Attempts[0].RetryWait)
+	assert.False(t, r.Attempts[0].Reused)
+	assert.True(t, r.Attempts[2].Reused)
+	reps.none(t)
 }
