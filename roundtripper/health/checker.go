@@ -77,6 +77,9 @@ func newChecker(cfg Config, clk clock) (*Checker, error) {
 		if ep.probeURL, err = probeURL(u, cfg.probePath()); err != nil {
 			return nil, err
 		}
+		if _, err := http.NewRequest(c.probeMethod, ep.probeURL, nil); err != nil {
+			return nil, fmt.Errorf("health: probe method %q: invalid", c.probeMethod)
+		}
 		c.eps = append(c.eps, ep)
 	}
 	c.stop = make(chan struct{})

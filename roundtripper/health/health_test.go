@@ -37,6 +37,7 @@ func TestNewRejects(t *testing.T) {
 		{"bad port", Config{Endpoints: []string{"http://user:s3cret@host:99999/v1"}}, `"http://host:99999/v1"`},
 		{"control char with password", Config{Endpoints: []string{"http://u:s3cret@ho\x7fst/"}}, "endpoint 0"},
 		{"probe path with host", Config{Endpoints: []string{"http://ok:1"}, ProbePath: "http://other/health"}, "probe path"},
+		{"bad probe method", Config{Endpoints: []string{"http://ok:1"}, ProbeMethod: "GE T"}, `probe method "GE T"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -69,7 +69,7 @@ func (c *Checker) probe(ep *endpoint) {
 	res := ProbeResult{Time: start}
 	req, err := http.NewRequestWithContext(ctx, c.probeMethod, ep.probeURL, nil)
 	if err != nil {
-		// probeURL was checked by New; only a bad ProbeMethod lands here.
+		// New checked the method and URL; this is only a safety net.
 		res.Outcome, res.Err = ProbeFailed, errReason(err)
 		c.recordProbe(ep, res)
 		return
