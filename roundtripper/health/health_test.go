@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"strconv"
@@ -452,7 +453,8 @@ func TestCallClassification(t *testing.T) {
 		{"unexpected EOF", 0, io.ErrUnexpectedEOF, true, false},
 		{"stalled before first token", 0, replay, true, false},
 		{"refused", 0, syscall.ECONNREFUSED, true, true},
-		{"says not sent", 0, notSentErr{}, true, true},
+		{"dial says not sent", 0, &net.OpError{Op: "dial", Net: "tcp", Err: notSentErr{}}, true, true},
+		{"local refusal", 0, notSentErr{}, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -486,11 +488,12 @@ func TestCallClassification(t *testing.T) {
 			} else if tt.counted {
 				assert.Equal(t, []string{"a.test", "a.test"}, hosts)
 			}
-			want := StateInService
+			want, failures := StateInService, 0
 			if tt.counted {
-				want = StateEjected
+				want, failures = StateEjected, 2
 			}
 			assert.Equal(t, want, c.Stats()[0].State)
+			assert.Equal(t, failures, c.Stats()[0].ConsecutiveFailures)
 		})
 	}
 }

@@ -34,9 +34,13 @@ import (
 // without a dial, with an *UnavailableError, which matches
 // ErrNoHealthyEndpoint.
 //
-// Every call to an endpoint counts towards its health: an error (other than
-// the caller cancelling), a 5xx or 529 is a failure, any other answer a
-// success, both counted when the response headers arrive.
+// Every call to an endpoint counts towards its health: an error is a
+// failure (a stream that stalled before its first token, reported through
+// roundtripper.Replayable, included), and so is a 5xx or 529; any other
+// answer is a success; both are counted when the response headers arrive.
+// Not counted: the caller cancelling, and a layer below refusing to send (an
+// error saying roundtripper.NotSent with no sign of the network in it, such
+// as a rate limiter's or a full pool's), which fails over all the same.
 //
 // A nil next means http.DefaultTransport.
 func (c *Checker) Middleware() roundtripper.Middleware {
@@ -150,7 +154,11 @@ func (c *Checker) roundTrip(next http.RoundTripper, req *http.Request, src *endp
 		if ctx.Err() == context.DeadlineExceeded {
 			reason = "timeout: " + reason
 		}
-		c.record(ep, trial, failure, reason)
+		o := failure
+		if ctx.Err() == nil && localRefusal(err, a) {
+			o = neutral
+		}
+		c.record(ep, trial, o, reason)
 		if ctx.Err() != nil || !notSent(err, a) {
 			return nil, err
 		}
@@ -214,6 +222,22 @@ func staleConn(err error, a *attempt) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
 		// net/http's unexported errServerClosedIdle: its text is all there is to match.
 		err.Error() == "http: server closed idle connection"
+}
+
+// localRefusal reports whether err is a layer below refusing to send the
+// request (a rate limiter that would wait too long, a full connection pool):
+// it says NotSent, and nothing shows it touched the network. Such a call
+// fails over like any unsent one, but says nothing about the endpoint's
+// health, so it is not counted against it.
+func localRefusal(err error, a *attempt) bool {
+	if !roundtripper.NotSent(err) || roundtripper.Replayable(err) || a.hasConn() || a.tlsFailed.Load() {
+		return false
+	}
+	var (
+		netErr net.Error
+		errno  syscall.Errno
+	)
+	return !errors.As(err, &netErr) && !errors.As(err, &errno) && !tlsHandshakeError(err)
 }
 
 func tlsHandshakeError(err error) bool {
