@@ -378,3 +378,26 @@ func TestTestserverConcurrentEjectionNoErrors(t *testing.T) {
 		})
 	}
 }
+
+// Response-header timeouts are failures that may have reached the server:
+// counted, never re-sent here.
+func TestTestserverTimeoutsEject(t *testing.T) {
+	th := newTSHarness(t, testserver.HTTP1, 2, Config{Interval: -1, CallFailures: 2})
+	slow := testserver.Fault{HeaderDelay: 5 * time.Second}
+	th.srvs[0].SetScript(slow, slow)
+	base := th.srvs[0].Transport()
+	base.ResponseHeaderTimeout = 50 * time.Millisecond
+	defer base.CloseIdleConnections()
+	client := &http.Client{Transport: roundtripper.Chain(base, th.c.Middleware())}
+	for range 2 {
+		_, err := client.Post(th.srvs[0].URL()+chatPath, "application/json", strings.NewReader(`{}`))
+		require.Error(t, err)
+	}
+	assert.Zero(t, th.served()[1], "a timed-out call is not re-sent to b")
+	require.Equal(t, StateEjected, th.state(0))
+	assert.Contains(t, th.c.Stats()[0].Reason, "timeout awaiting response headers")
+	resp, err := client.Post(th.srvs[0].URL()+chatPath, "application/json", strings.NewReader(`{}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.EqualValues(t, 1, th.served()[1])
+}
