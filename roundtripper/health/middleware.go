@@ -140,11 +140,13 @@ func (c *Checker) roundTrip(next http.RoundTripper, req *http.Request, src *endp
 			c.record(ep, trial, neutral, "")
 			return nil, err
 		}
-		if ctx.Err() == nil && !staleRetried && !a.selfClosed.Load() && staleConn(err, a) {
-			// The server closed a pooled connection: a keep-alive race
-			// with a live server, or a server gone. Try the same endpoint
-			// once more on a fresh connection (refused at once if it is
-			// gone) before counting anything against it.
+		if ctx.Err() == nil && !staleRetried && (staleConn(err, a) || a.selfClosed.Load() && !a.firstByte.Load()) {
+			// A pooled connection was closed under the request: by the
+			// server (a keep-alive race with a live server, or a server
+			// gone) or by this checker. Try again once, on the same
+			// endpoint if it is still in service, over a fresh connection
+			// (refused at once if the server is gone), before counting
+			// anything against it.
 			staleRetried = true
 			c.record(ep, trial, neutral, "")
 			lastErr = err
