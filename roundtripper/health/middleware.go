@@ -140,7 +140,7 @@ func (c *Checker) roundTrip(next http.RoundTripper, req *http.Request, src *endp
 			c.record(ep, trial, neutral, "")
 			return nil, err
 		}
-		if ctx.Err() == nil && !staleRetried && (staleConn(err, a) || a.selfClosed.Load() && !a.firstByte.Load()) {
+		if ctx.Err() == nil && !staleRetried && a.closedUnder(err) {
 			// A pooled connection was closed under the request: by the
 			// server (a keep-alive race with a live server, or a server
 			// gone) or by this checker. Try again once, on the same
@@ -240,6 +240,13 @@ func localRefusal(err error, a *attempt) bool {
 		errno  syscall.Errno
 	)
 	return !errors.As(err, &netErr) && !errors.As(err, &errno) && !tlsHandshakeError(err)
+}
+
+// closedUnder reports whether the attempt failed because the pooled
+// connection it was given had been closed: by the server (staleConn) or by
+// this checker.
+func (a *attempt) closedUnder(err error) bool {
+	return staleConn(err, a) || a.selfClosed.Load() && !a.firstByte.Load()
 }
 
 func tlsHandshakeError(err error) bool {
