@@ -3,6 +3,7 @@ package health
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -455,6 +456,7 @@ func TestCallClassification(t *testing.T) {
 		{"refused", 0, syscall.ECONNREFUSED, true, true},
 		{"dial says not sent", 0, &net.OpError{Op: "dial", Net: "tcp", Err: notSentErr{}}, true, true},
 		{"local refusal", 0, notSentErr{}, false, true},
+		{"pool wait timed out", 0, fmt.Errorf("%w: %w", notSentErr{}, context.DeadlineExceeded), false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -236,10 +236,17 @@ func localRefusal(err error, a *attempt) bool {
 		return false
 	}
 	var (
-		netErr net.Error
+		opErr  *net.OpError
+		dnsErr *net.DNSError
 		errno  syscall.Errno
+		netErr net.Error
 	)
-	return !errors.As(err, &netErr) && !errors.As(err, &errno) && !tlsHandshakeError(err)
+	network := errors.As(err, &opErr) || errors.As(err, &dnsErr) || errors.As(err, &errno) || tlsHandshakeError(err) ||
+		// context.DeadlineExceeded is a net.Error too, but in a layer's
+		// own refusal it is that layer's timer (a pool wait), not the
+		// network's.
+		errors.As(err, &netErr) && !errors.Is(err, context.DeadlineExceeded)
+	return !network
 }
 
 // closedUnder reports whether the attempt failed because the pooled
