@@ -612,3 +612,22 @@ func TestStaleConnectionRetriedOnce(t *testing.T) {
 	assert.Equal(t, []string{"a.test", "a.test", "b.test"}, hosts)
 	assert.Equal(t, 1, c.Stats()[0].ConsecutiveFailures, "the first stale connection is not counted")
 }
+
+// A caller's deadline that runs out in a layer's queue below (a rate
+// limiter's wait) says nothing about the endpoint.
+func TestDeadlineInLocalQueueIsNotCounted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	defer cancel()
+	next := roundtripper.Func(func(req *http.Request) (*http.Response, error) {
+		<-req.Context().Done() // queued until the deadline
+		return nil, fmt.Errorf("%w: %w", notSentErr{}, req.Context().Err())
+	})
+	c, err := newChecker(Config{Endpoints: []string{"http://a.test"}, Interval: -1, CallFailures: 1}, newFakeClock())
+	require.NoError(t, err)
+	defer c.Close()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://a.test/", nil)
+	_, err = c.Middleware()(next).RoundTrip(req)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, StateInService, c.Stats()[0].State)
+	assert.Zero(t, c.Stats()[0].ConsecutiveFailures)
+}

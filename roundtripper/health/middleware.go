@@ -157,7 +157,7 @@ func (c *Checker) roundTrip(next http.RoundTripper, req *http.Request, src *endp
 			reason = "timeout: " + reason
 		}
 		o := failure
-		if ctx.Err() == nil && localRefusal(err, a) {
+		if localRefusal(err, a) { // even on the caller's deadline: it ran out in a layer's queue
 			o = neutral
 		}
 		c.record(ep, trial, o, reason)
