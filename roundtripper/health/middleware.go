@@ -93,7 +93,7 @@ func (c *Checker) roundTrip(next http.RoundTripper, req *http.Request, src *endp
 	var (
 		tried        []string // reason per endpoint index, once tried by this call
 		lastErr      error
-		staleRetried bool       // a stale pooled connection was met and retried once
+		staleRetried bool       // a connection closed under the request was met, and retried once
 		body         = req.Body // the body of the next attempt
 	)
 	for attemptN := 0; ; attemptN++ {
