@@ -3,13 +3,13 @@
 // one API key together keep to one RPM/TPM limit. Most callers want:
 //
 //	lim := redislimit.New(rdb, redislimit.Config{
-//		Config:    ratelimit.Config{RequestsPerMinute: 500, TokensPerMinute: 200_000, MaxWait: 30 * time.Second},
+//		RequestsPerMinute: 500, TokensPerMinute: 200_000, MaxWait: 30 * time.Second,
 //		Processes: 8,
 //	})
 //	defer lim.Close()
 //	client := &http.Client{Transport: roundtripper.Chain(nil, lim.Middleware())}
 //
-// The buckets are GCRA in one Lua script (see reserveScript), one Redis
+// The buckets are GCRA (generic cell rate algorithm) in one Lua script, one Redis
 // round trip per call: the script takes from both buckets or from neither,
 // tells the call how long to wait (it reserves, so a waiting call does not
 // ask again), and carries the corrections earlier calls left behind (usage
@@ -34,5 +34,6 @@
 // Config.FailClosed, calls are refused instead, with an error matching
 // ratelimit.ErrLimited. A caller never waits for Redis longer than
 // Timeout; set ContextTimeoutEnabled on the go-redis client (or short read
-// and write timeouts) so that go-redis honours it.
+// and write timeouts) so that go-redis honours it, and consider
+// DialerRetries: 1, as go-redis otherwise dials a dead server five times.
 package redislimit

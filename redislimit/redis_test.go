@@ -124,6 +124,7 @@ func (s *redisServer) client(t *testing.T) *redis.Client {
 	c := redis.NewClient(&redis.Options{
 		Addr:                  s.Addr,
 		MaxRetries:            -1,
+		DialerRetries:         1,
 		DialTimeout:           200 * time.Millisecond,
 		ReadTimeout:           200 * time.Millisecond,
 		WriteTimeout:          200 * time.Millisecond,

@@ -32,9 +32,7 @@ func New(client redis.UniversalClient, cfg Config) *Limiter {
 		now:     time.Now,
 		stop:    make(chan struct{}),
 	}
-	rc := cfg.Config
-	rc.Store = st
-	l := &Limiter{rl: ratelimit.New(rc), st: st}
+	l := &Limiter{rl: ratelimit.New(cfg.limiter(st)), st: st}
 	st.wg.Add(1)
 	go st.flushLoop()
 	return l
@@ -131,6 +129,10 @@ func (s *store) Reserve(ctx context.Context, r ratelimit.Reservation) (ratelimit
 	}
 	p := s.takePendingLocked(r.Key)
 	s.mu.Unlock()
+	if r.Rates == (ratelimit.Rates{}) && p.requests == 0 && p.tokens == 0 {
+		// No limit configured or learnt yet: nothing to ask Redis.
+		return ratelimit.Grant{OK: true, Wait: max(r.After, 0), Reason: "requests"}, nil
+	}
 
 	maxWait := int64(-1)
 	if r.MaxWait >= 0 {

@@ -86,6 +86,9 @@ func newLimiter(t *testing.T, rdb redis.UniversalClient, cfg redislimit.Config) 
 	if cfg.Prefix == "" {
 		cfg.Prefix = "test:" + t.Name() + ":"
 	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 3 * time.Second // a loaded test machine is slow, not unreachable
+	}
 	lim := redislimit.New(rdb, cfg)
 	t.Cleanup(func() { lim.Close() })
 	return lim
@@ -104,7 +107,7 @@ func TestFleetKeepsToRPM(t *testing.T) {
 	lims := make([]*redislimit.Limiter, procs)
 	for p := range procs {
 		lims[p] = newLimiter(t, rs.client(t), redislimit.Config{
-			Config: ratelimit.Config{RequestsPerMinute: 600}, Processes: procs, Prefix: "test:fleet:",
+			RequestsPerMinute: 600, Processes: procs, Prefix: "test:fleet:",
 		})
 		c := clientFor(t, lims[p])
 		for range workers {
@@ -150,7 +153,9 @@ func TestOneRoundTripPerCall(t *testing.T) {
 	rdb := rs.client(t)
 	var cmds atomic.Int64
 	rdb.AddHook(countHook{&cmds})
-	lim := newLimiter(t, rdb, redislimit.Config{Config: ratelimit.Config{RequestsPerMinute: 6000, TokensPerMinute: 1000000}})
+	lim := newLimiter(t, rdb, redislimit.Config{
+		RequestsPerMinute: 6000, TokensPerMinute: 1000000, FlushInterval: time.Hour,
+	})
 	c := clientFor(t, lim)
 	require.NoError(t, call(t.Context(), c, srv.URL, small)) // loads the script (EVALSHA, then EVAL)
 	cmds.Store(0)
@@ -180,7 +185,7 @@ func TestCorrectionsShared(t *testing.T) {
 	rs := startRedis(t)
 	srv := newAPI(t)
 	srv.usage.Store(100)
-	cfg := redislimit.Config{Config: ratelimit.Config{TokensPerMinute: 1000, MaxWait: -1}, Prefix: "test:corr:"}
+	cfg := redislimit.Config{TokensPerMinute: 1000, MaxWait: -1, Prefix: "test:corr:", FlushInterval: time.Hour}
 	a := newLimiter(t, rs.client(t), cfg)
 	b := newLimiter(t, rs.client(t), cfg)
 	// a's call is estimated at 900 tokens but uses 100.
@@ -202,17 +207,18 @@ func TestFailOpenWhenRedisStops(t *testing.T) {
 	var logMu sync.Mutex
 	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, nil))
 	lim := newLimiter(t, rs.client(t), redislimit.Config{
-		Config:    ratelimit.Config{RequestsPerMinute: 600, MaxWait: -1, Logger: logger},
-		Processes: 4, RetryInterval: time.Minute,
+		RequestsPerMinute: 120, MaxWait: -1, Logger: logger,
+		Processes: 4, RetryInterval: time.Minute, FlushInterval: time.Hour,
 	})
 	c := clientFor(t, lim)
+	// The fleet's 120 per minute allow a burst of 2.
+	require.NoError(t, call(t.Context(), c, srv.URL, small))
 	require.NoError(t, call(t.Context(), c, srv.URL, small))
 
 	rs.Stop()
-	// Redis is gone: the local share (600/4 = 150 per minute, a burst of
-	// 2) admits two calls at once and refuses the third; none hangs.
+	// Redis is gone: the local share, 120/4 = 30 per minute (one every
+	// 2s, a burst of 1), admits one call and refuses the next; none hangs.
 	start := time.Now()
-	require.NoError(t, call(t.Context(), c, srv.URL, small))
 	require.NoError(t, call(t.Context(), c, srv.URL, small))
 	err := call(t.Context(), c, srv.URL, small)
 	require.ErrorIs(t, err, ratelimit.ErrLimited)
@@ -222,7 +228,7 @@ func TestFailOpenWhenRedisStops(t *testing.T) {
 	st := lim.Stats()
 	assert.True(t, st.Redis.Degraded)
 	assert.Equal(t, int64(1), st.Redis.Errors, "after a failure the fallback answers without asking Redis")
-	assert.Equal(t, int64(3), st.Redis.FailOpen)
+	assert.Equal(t, int64(2), st.Redis.FailOpen)
 	assert.NotEmpty(t, st.Redis.LastError)
 	logMu.Lock()
 	assert.Contains(t, logs.String(), "failing open to a local share of 1/4")
@@ -233,7 +239,7 @@ func TestFailClosedWhenRedisStops(t *testing.T) {
 	rs := startRedis(t)
 	srv := newAPI(t)
 	lim := newLimiter(t, rs.client(t), redislimit.Config{
-		Config: ratelimit.Config{RequestsPerMinute: 600}, FailClosed: true,
+		RequestsPerMinute: 600, FailClosed: true,
 	})
 	c := clientFor(t, lim)
 	require.NoError(t, call(t.Context(), c, srv.URL, small))

@@ -245,6 +245,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	now := l.now()
 	remReq, remTok := h.observe(resp.Header, resp.StatusCode, now, &l.cfg)
+	if l.cfg.Logger != nil {
+		if d, why := h.hold(now); d > 0 {
+			l.cfg.Logger.Debug("ratelimit: host held back", "host", h.key, "for", d, "reason", why, "status", resp.StatusCode)
+		}
+	}
 	ok2xx := resp.StatusCode >= 200 && resp.StatusCode <= 299
 	if !ok2xx || remReq >= 0 || remTok >= 0 {
 		adj := Adjustment{
