@@ -89,6 +89,8 @@ type store struct {
 	local *ratelimit.MemoryStore
 	now   func() time.Time
 
+	keyCache sync.Map // limiter key -> its two Redis keys
+
 	mu            sync.Mutex
 	pending       map[string]*pending
 	degraded      bool
@@ -111,9 +113,14 @@ type pending struct {
 // errUnavailable wraps Redis failures of a fail-closed limiter.
 var errUnavailable = errors.New("redislimit: redis unavailable")
 
+// keys returns the two Redis keys of a limiter key, made once per key.
 func (s *store) keys(key string) []string {
+	if k, ok := s.keyCache.Load(key); ok {
+		return k.([]string)
+	}
 	p := s.cfg.prefix() + "{" + key + "}:"
-	return []string{p + "req", p + "tok"}
+	k, _ := s.keyCache.LoadOrStore(key, []string{p + "req", p + "tok"})
+	return k.([]string)
 }
 
 // Reserve implements ratelimit.Store: one round trip to Redis, carrying the

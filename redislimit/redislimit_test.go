@@ -288,3 +288,35 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// BenchmarkCall is one uncontended call through the limiter: one Redis
+// round trip to a local redis-server, the usage correction carried by the
+// next call.
+func BenchmarkCall(b *testing.B) {
+	rs := startRedis(b)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr, Protocol: 2})
+	defer rdb.Close()
+	lim := redislimit.New(rdb, redislimit.Config{
+		RequestsPerMinute: 1 << 30, TokensPerMinute: 1 << 40, Prefix: "bench:", FlushInterval: time.Hour,
+	})
+	defer lim.Close()
+	const respBody = `{"usage":{"total_tokens":15}}`
+	next := roundtripper.Func(func(req *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(respBody))}, nil
+	})
+	rt := lim.Middleware()(next)
+	req, _ := http.NewRequest(http.MethodPost, "http://api.example.invalid/v1/chat/completions", strings.NewReader(small))
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	b.StopTimer()
+	if st := lim.Stats(); st.Redis.Errors > 0 || st.Redis.FailOpen > 0 {
+		b.Fatalf("redis failed during the benchmark: %+v", st.Redis)
+	}
+}

@@ -521,3 +521,24 @@ func BenchmarkUncontendedCall(b *testing.B) {
 		resp.Body.Close()
 	}
 }
+
+func BenchmarkParallelCalls(b *testing.B) {
+	const respBody = `{"usage":{"total_tokens":15}}`
+	next := roundtripper.Func(func(req *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(respBody))}, nil
+	})
+	lim := ratelimit.New(ratelimit.Config{RequestsPerMinute: 1 << 30, TokensPerMinute: 1 << 40, MaxConcurrent: 1000})
+	rt := lim.Middleware()(next)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		req, _ := http.NewRequest(http.MethodPost, "http://api.example.invalid/v1/chat/completions", strings.NewReader(small))
+		for pb.Next() {
+			resp, err := rt.RoundTrip(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}
