@@ -271,6 +271,11 @@ func (a *answer) flush() bool {
 // modes to it.
 func (a *answer) status(code int, body []byte) {
 	a.w.Header().Set("Content-Type", "application/json")
+	// Stalls, first-token delays and truncation are for completions; an
+	// error body or a probe's answer only honours the close modes.
+	f := *a.f
+	f.FirstTokenDelay, f.StallAfter, f.Truncate = 0, 0, false
+	a.f = &f
 	a.writeBody(code, body)
 }
 
@@ -330,11 +335,11 @@ func (a *answer) other() {
 	var body []byte
 	code := http.StatusOK
 	switch {
-	case r.URL.Path == "/health" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+	case r.URL.Path == "/health":
 		body = []byte(`{"status":"ok"}`)
 	case r.URL.Path == "/v1/models" && r.Method == http.MethodGet:
 		body = modelsBody(a.s.now())
-	case r.URL.Path == "/health" || r.URL.Path == "/v1/models" || isAPIPath(r.URL.Path):
+	case r.URL.Path == "/v1/models" || isAPIPath(r.URL.Path):
 		code = http.StatusMethodNotAllowed
 		body = errorBody(apiOther, code, "", "Method "+r.Method+" not allowed.", a.reqID)
 	default:

@@ -1,6 +1,7 @@
 package testserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -273,8 +274,13 @@ func (s *Server) Stats() Stats {
 // Requests returns every request received so far, in arrival order.
 func (s *Server) Requests() []Request {
 	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	return append([]Request(nil), s.log...)
+	out := append([]Request(nil), s.log...)
+	s.logMu.Unlock()
+	for i := range out {
+		out[i].Header = out[i].Header.Clone()
+		out[i].Body = bytes.Clone(out[i].Body)
+	}
+	return out
 }
 
 // Close closes the listener and every connection, stalled ones included,
