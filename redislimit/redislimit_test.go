@@ -320,3 +320,55 @@ func BenchmarkCall(b *testing.B) {
 		b.Fatalf("redis failed during the benchmark: %+v", st.Redis)
 	}
 }
+
+func TestRedisStopsUnderLoad(t *testing.T) {
+	rs := startRedis(t)
+	srv := newAPI(t)
+	const procs, workers = 2, 3
+	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+	defer cancel()
+	lims := make([]*redislimit.Limiter, procs)
+	var wg sync.WaitGroup
+	var ok, limited atomic.Int64
+	for p := range procs {
+		lims[p] = newLimiter(t, rs.client(t), redislimit.Config{
+			RequestsPerMinute: 1200, Processes: procs, Prefix: "test:load:", Timeout: 500 * time.Millisecond,
+		})
+		c := clientFor(t, lims[p])
+		for range workers {
+			wg.Go(func() {
+				for range 200 {
+					err := call(ctx, c, srv.URL, small)
+					switch {
+					case err == nil:
+						ok.Add(1)
+					case ctx.Err() != nil:
+						return
+					default:
+						assert.ErrorIs(t, err, ratelimit.ErrLimited)
+						limited.Add(1)
+					}
+				}
+			})
+		}
+	}
+	// Stop Redis once some calls went through it.
+	require.Eventually(t, func() bool { return srv.count() >= 5 }, 5*time.Second, 5*time.Millisecond)
+	rs.Stop()
+	stopped := srv.count()
+
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("callers hang after Redis stopped")
+	}
+	assert.Greater(t, srv.count(), stopped, "calls go on, from the local shares")
+	for _, l := range lims {
+		st := l.Stats()
+		assert.True(t, st.Redis.Degraded)
+		assert.Positive(t, st.Redis.FailOpen)
+	}
+	t.Logf("%d calls admitted (%d before Redis stopped), %d refused", ok.Load(), stopped, limited.Load())
+}
