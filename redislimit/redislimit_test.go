@@ -24,7 +24,16 @@ import (
 	"github.com/llmhttp/llmhttp/roundtripper/ratelimit"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// go-redis prints dial failures to stderr by itself; the tests stop
+	// Redis on purpose, so keep their output readable.
+	redis.SetLogger(quiet{})
+	goleak.VerifyTestMain(m)
+}
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
 
 // api is a fake LLM API that records when requests arrive.
 type api struct {
