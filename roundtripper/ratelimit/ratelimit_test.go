@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -542,3 +543,40 @@ func BenchmarkParallelCalls(b *testing.B) {
 		}
 	})
 }
+
+func TestLogsAndErrorsCarryNoCredential(t *testing.T) {
+	srv := newTestServer(t, testserver.Config{Script: []testserver.Fault{
+		{Status: http.StatusTooManyRequests, Header: map[string]string{"retry-after-ms": "5000"}},
+	}})
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	lim := ratelimit.New(ratelimit.Config{PerKey: true, MaxWait: time.Second, Logger: logger})
+	c := clientOver(t, srv.Transport(), lim)
+	for range 2 {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL()+"/v1/chat/completions", strings.NewReader(small))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer sk-very-secret")
+		req.Header.Set("x-api-key", "sk-ant-very-secret")
+		resp, err := c.Do(req)
+		if err != nil {
+			require.ErrorIs(t, err, ratelimit.ErrLimited)
+			assert.NotContains(t, err.Error(), "secret")
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Contains(t, logs.String(), "held back")
+	assert.NotContains(t, logs.String(), "secret")
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
