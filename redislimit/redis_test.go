@@ -118,16 +118,17 @@ func (s *redisServer) Stop() {
 	<-s.done
 }
 
-// client returns a go-redis client for s whose calls fail fast when the
-// server is gone, closed at cleanup.
+// client returns a go-redis client for s, closed at cleanup. A stopped
+// server refuses connections at once, so failures are fast without short
+// timeouts; the timeouts are long enough for a loaded test machine.
 func (s *redisServer) client(t testing.TB) *redis.Client {
 	c := redis.NewClient(&redis.Options{
 		Addr:                  s.Addr,
 		MaxRetries:            -1,
 		DialerRetries:         1,
 		DialTimeout:           200 * time.Millisecond,
-		ReadTimeout:           200 * time.Millisecond,
-		WriteTimeout:          200 * time.Millisecond,
+		ReadTimeout:           2 * time.Second,
+		WriteTimeout:          2 * time.Second,
 		ContextTimeoutEnabled: true,
 		Protocol:              2,
 	})

@@ -3,6 +3,7 @@ package redislimit_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -124,7 +125,11 @@ func TestFleetKeepsToRPM(t *testing.T) {
 				for range 100 { // bounded: about 8 calls each fit in the window
 					err := call(ctx, c, srv.URL, small)
 					if err != nil {
-						assert.ErrorIs(t, err, ratelimit.ErrLimited)
+						// Refused as the window closes, or admitted just
+						// before and cut by it.
+						if !errors.Is(err, context.DeadlineExceeded) {
+							assert.ErrorIs(t, err, ratelimit.ErrLimited)
+						}
 						limited.Add(1)
 						return
 					}
@@ -352,7 +357,7 @@ func TestRedisStopsUnderLoad(t *testing.T) {
 					case err == nil:
 						ok.Add(1)
 					case ctx.Err() != nil:
-						return
+						return // cut by the end of the test's window
 					default:
 						assert.ErrorIs(t, err, ratelimit.ErrLimited)
 						limited.Add(1)
