@@ -9,8 +9,8 @@
 //	defer lim.Close()
 //	client := &http.Client{Transport: roundtripper.Chain(nil, lim.Middleware())}
 //
-// The buckets are GCRA (generic cell rate algorithm) in one Lua script, one Redis
-// round trip per call: the script takes from both buckets or from neither,
+// The buckets are GCRA (the generic cell rate algorithm) in one Lua
+// script, one Redis round trip per call: it takes from both buckets or neither,
 // tells the call how long to wait (it reserves, so a waiting call does not
 // ask again), and carries the corrections earlier calls left behind (usage
 // differences, calls that were not sent), which a background loop also
