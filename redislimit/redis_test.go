@@ -126,7 +126,7 @@ func (s *redisServer) client(t testing.TB) *redis.Client {
 		Addr:                  s.Addr,
 		MaxRetries:            -1,
 		DialerRetries:         1,
-		DialTimeout:           200 * time.Millisecond,
+		DialTimeout:           2 * time.Second,
 		ReadTimeout:           2 * time.Second,
 		WriteTimeout:          2 * time.Second,
 		ContextTimeoutEnabled: true,

@@ -148,9 +148,13 @@ func (s *store) Reserve(ctx context.Context, r ratelimit.Reservation) (ratelimit
 	res, err := s.run(ctx, r.Key, r.Rates, r.Requests, r.Tokens, p, r.After, maxWait)
 	if err != nil {
 		s.putBack(r.Key, p)
-		if ctx.Err() != nil {
+		if callerDone(ctx, s.now()) {
 			// The caller gave up; that says nothing about Redis.
-			return ratelimit.Grant{}, ctx.Err()
+			cause := context.Cause(ctx)
+			if cause == nil {
+				cause = context.DeadlineExceeded
+			}
+			return ratelimit.Grant{}, fmt.Errorf("redislimit: %w", cause)
 		}
 		s.failed(err)
 		return s.fallback(ctx, r, err)
@@ -169,6 +173,18 @@ func (s *store) Reserve(ctx context.Context, r ratelimit.Reservation) (ratelimit
 		g.Wait = time.Duration(res[1]) * time.Microsecond
 	}
 	return g, nil
+}
+
+// callerDone reports whether a failed round trip ended because the
+// caller's context did. A connection deadline set from the context's
+// deadline can fire a moment before the context reports it is done, so a
+// deadline that has (all but) passed counts too.
+func callerDone(ctx context.Context, now time.Time) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && now.After(dl.Add(-5*time.Millisecond))
 }
 
 // run is the one round trip.

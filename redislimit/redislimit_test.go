@@ -116,7 +116,9 @@ func TestFleetKeepsToRPM(t *testing.T) {
 	var limited atomic.Int64
 	lims := make([]*redislimit.Limiter, procs)
 	for p := range procs {
-		lims[p] = newLimiter(t, rs.client(t), redislimit.Config{
+		rdb := rs.client(t)
+		require.NoError(t, rdb.Ping(t.Context()).Err()) // connected before the clock starts
+		lims[p] = newLimiter(t, rdb, redislimit.Config{
 			RequestsPerMinute: 600, Processes: procs, Prefix: "test:fleet:",
 		})
 		c := clientFor(t, lims[p])
@@ -155,8 +157,8 @@ func TestFleetKeepsToRPM(t *testing.T) {
 	for _, l := range lims {
 		st := l.Stats()
 		assert.Positive(t, st.Redis.Reservations)
-		assert.Zero(t, st.Redis.FailOpen)
-		assert.Zero(t, st.Redis.Errors)
+		assert.Zero(t, st.Redis.FailOpen, "last error: %s", st.Redis.LastError)
+		assert.Zero(t, st.Redis.Errors, "last error: %s", st.Redis.LastError)
 	}
 	t.Logf("%d calls reached the server in %v; %d callers refused at their deadline", len(at), span, limited.Load())
 }
