@@ -23,7 +23,9 @@
 //
 // Concurrency limits, cooldowns after a 429 and what the response headers
 // say stay per process, as in ratelimit: every process sees the headers of
-// its own calls, and a provider's "nothing left" reaches all of them.
+// its own calls, and a provider's "nothing left" reaches all of them. (So
+// a remaining-tokens lower than the shared bucket holds is not written to
+// Redis; each process holds back by itself when it reaches 0.)
 //
 // # When Redis is unreachable
 //
