@@ -450,7 +450,7 @@ func TestBodyWithoutGetBodyIsSent(t *testing.T) {
 
 func TestPerKey(t *testing.T) {
 	srv := newServer(t, nil)
-	lim := ratelimit.New(ratelimit.Config{PerKey: true, RequestsPerMinute: 60, MaxWait: -1})
+	lim := ratelimit.New(ratelimit.Config{PerKey: true, RequestsPerMinute: 20, MaxWait: -1})
 	c := clientFor(t, lim)
 	for _, key := range []string{"Bearer sk-alpha-secret", "Bearer sk-beta-secret"} {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL, strings.NewReader(small))
