@@ -5,18 +5,19 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/llmhttp/llmhttp/internal/testserver"
 	"github.com/llmhttp/llmhttp/roundtripper"
 )
 
 // BenchmarkMiddleware compares sequential calls over a plain http.Transport
 // with the same through the janitor's dialer and middleware.
 func BenchmarkMiddleware(b *testing.B) {
-	srv := newTestServer(b, serverOpts{})
+	srv := testserver.New(b, testserver.Config{})
 	ctx := context.Background()
 	run := func(b *testing.B, rt http.RoundTripper) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := call(ctx, rt, srv.URL); err != nil {
+			if err := call(ctx, rt, srv.URL()); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -3,11 +3,12 @@ package janitor
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptrace"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,9 +18,22 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/llmhttp/llmhttp/internal/testserver"
 	"github.com/llmhttp/llmhttp/roundtripper"
 	"github.com/llmhttp/llmhttp/transport"
 )
+
+// requestsPerConn returns the requests each connection served, in the order
+// the server accepted them.
+func requestsPerConn(srv *testserver.Server) []int64 {
+	per := srv.Stats().RequestsPerConn
+	ids := slices.Sorted(maps.Keys(per))
+	out := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, per[id])
+	}
+	return out
+}
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
@@ -37,64 +51,65 @@ func stack(t testing.TB, jcfg Config, tcfg transport.Config) (*Janitor, http.Rou
 }
 
 func TestIdleCloseSeenByServer(t *testing.T) {
-	srv := newTestServer(t, serverOpts{})
+	srv := testserver.New(t, testserver.Config{})
 	j, rt := stack(t, Config{IdleTimeout: 100 * time.Millisecond}, transport.Config{})
-	require.NoError(t, call(t.Context(), rt, srv.URL))
-	require.Eventually(t, func() bool { return srv.closed.Load() == 1 }, 10*time.Second, 5*time.Millisecond,
+	require.NoError(t, call(t.Context(), rt, srv.URL()))
+	require.Eventually(t, func() bool { return srv.Stats().ConnsClosed == 1 }, 10*time.Second, 5*time.Millisecond,
 		"the server sees the idle connection closed")
 	assert.Equal(t, Stats{Dialed: 1, ClosedIdle: 1}, j.Stats())
-	require.NoError(t, call(t.Context(), rt, srv.URL))
-	assert.Equal(t, int64(2), srv.accepted.Load())
+	require.NoError(t, call(t.Context(), rt, srv.URL()))
+	assert.Equal(t, int64(2), srv.Stats().ConnsAccepted)
 }
 
 func TestRequestCountRetirementSeenByServer(t *testing.T) {
-	srv := newTestServer(t, serverOpts{})
+	srv := testserver.New(t, testserver.Config{})
 	j, rt := stack(t, Config{MaxRequestsPerConn: 3}, transport.Config{})
 	for range 10 {
-		require.NoError(t, call(t.Context(), rt, srv.URL))
+		require.NoError(t, call(t.Context(), rt, srv.URL()))
 	}
-	assert.Equal(t, []int64{3, 3, 3, 1}, srv.requestsPerConn())
-	require.Eventually(t, func() bool { return srv.closed.Load() == 3 }, 10*time.Second, 5*time.Millisecond)
+	assert.Equal(t, []int64{3, 3, 3, 1}, requestsPerConn(srv))
+	require.Eventually(t, func() bool { return srv.Stats().ConnsClosed == 3 }, 10*time.Second, 5*time.Millisecond)
 	st := j.Stats()
 	assert.Equal(t, int64(3), st.ClosedRequests)
 	assert.Equal(t, 1, st.Open)
 }
 
 func TestLifetimeRetirementSeenByServer(t *testing.T) {
-	srv := newTestServer(t, serverOpts{})
+	srv := testserver.New(t, testserver.Config{})
 	const lifetime = 150 * time.Millisecond
 	j, rt := stack(t, Config{MaxLifetime: lifetime}, transport.Config{})
 	deadline := time.Now().Add(20 * time.Second)
 	calls := 0
-	for srv.accepted.Load() < 3 && time.Now().Before(deadline) && calls < 100_000 {
-		require.NoError(t, call(t.Context(), rt, srv.URL))
+	for srv.Stats().ConnsAccepted < 3 && time.Now().Before(deadline) && calls < 100_000 {
+		require.NoError(t, call(t.Context(), rt, srv.URL()))
 		calls++
 	}
-	require.GreaterOrEqual(t, srv.accepted.Load(), int64(3), "connections are replaced as they age")
+	require.GreaterOrEqual(t, srv.Stats().ConnsAccepted, int64(3), "connections are replaced as they age")
 	assert.GreaterOrEqual(t, j.Stats().ClosedLifetime, int64(2))
-	assert.GreaterOrEqual(t, srv.closed.Load(), int64(2), "the server sees them closed")
-	t.Logf("%d back-to-back calls over %d connections of at most %v", calls, srv.accepted.Load(), lifetime)
+	require.Eventually(t, func() bool { return srv.Stats().ConnsClosed >= 2 }, 10*time.Second, 5*time.Millisecond,
+		"the server sees them closed")
+	t.Logf("%d back-to-back calls over %d connections of at most %v", calls, srv.Stats().ConnsAccepted, lifetime)
 }
 
 func TestKeepAliveHintSeenByServer(t *testing.T) {
-	srv := newTestServer(t, serverOpts{header: "timeout=2"})
+	// The server closes connections idle 2s, and says so: "Keep-Alive: timeout=2".
+	srv := testserver.New(t, testserver.Config{KeepAliveTimeout: 2 * time.Second})
 	// A margin of 1.8s leaves 200ms of the server's 2s.
 	j, rt := stack(t, Config{IdleTimeout: time.Hour, KeepAliveMargin: 1800 * time.Millisecond}, transport.Config{})
 	start := time.Now()
-	require.NoError(t, call(t.Context(), rt, srv.URL))
-	require.Eventually(t, func() bool { return srv.closed.Load() == 1 }, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, call(t.Context(), rt, srv.URL()))
+	require.Eventually(t, func() bool { return srv.Stats().ConnsClosed == 1 }, 10*time.Second, 5*time.Millisecond)
 	assert.Less(t, time.Since(start), 1900*time.Millisecond, "closed before the server's timeout")
 	assert.Equal(t, int64(1), j.Stats().ClosedIdle)
 }
 
 func TestHTTP2Tracking(t *testing.T) {
-	srv := newTestServer(t, serverOpts{tls: true})
-	pool := x509.NewCertPool()
-	pool.AddCert(srv.Certificate())
-	j, rt := stack(t, Config{IdleTimeout: 300 * time.Millisecond}, transport.Config{TLSClientConfig: &tls.Config{RootCAs: pool}})
+	srv := testserver.New(t, testserver.Config{Protocol: testserver.TLS})
+	roots := srv.Transport().TLSClientConfig.RootCAs
+	j, rt := stack(t, Config{IdleTimeout: 300 * time.Millisecond}, transport.Config{TLSClientConfig: &tls.Config{RootCAs: roots}})
 	var wg sync.WaitGroup
 	for range 8 {
-		wg.Go(func() { assert.NoError(t, call(t.Context(), rt, srv.URL)) })
+		wg.Go(func() { assert.NoError(t, call(t.Context(), rt, srv.URL())) })
 	}
 	wg.Wait()
 	// Concurrent first requests may dial several connections; net/http
@@ -105,18 +120,18 @@ func TestHTTP2Tracking(t *testing.T) {
 	st = j.Stats()
 	assert.Equal(t, int64(1), st.ClosedIdle, "%+v", st)
 	assert.Equal(t, st.Dialed-1, st.ClosedOther)
-	require.Eventually(t, func() bool { return srv.accepted.Load() == srv.closed.Load() }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { st := srv.Stats(); return st.ConnsAccepted == st.ConnsClosed }, 10*time.Second, 5*time.Millisecond)
 }
 
 func TestComposesWithCallerTrace(t *testing.T) {
-	srv := newTestServer(t, serverOpts{})
+	srv := testserver.New(t, testserver.Config{})
 	j, rt := stack(t, Config{}, transport.Config{})
 	var got, put atomic.Int64
 	ctx := httptrace.WithClientTrace(t.Context(), &httptrace.ClientTrace{
 		GotConn:     func(httptrace.GotConnInfo) { got.Add(1) },
 		PutIdleConn: func(error) { put.Add(1) },
 	})
-	require.NoError(t, call(ctx, rt, srv.URL))
+	require.NoError(t, call(ctx, rt, srv.URL()))
 	assert.Equal(t, int64(1), got.Load())
 	assert.Equal(t, int64(1), put.Load())
 	assert.Equal(t, 1, j.Stats().Idle, "and the janitor saw them too")
@@ -127,7 +142,7 @@ func TestComposesWithCallerTrace(t *testing.T) {
 // because a connection is closed only while no request has it, and a request
 // that picks one being closed has written nothing, so net/http re-sends it.
 func TestIdleCloseRacesUnderLoad(t *testing.T) {
-	srv := newTestServer(t, serverOpts{})
+	srv := testserver.New(t, testserver.Config{})
 	j, rt := stack(t, Config{IdleTimeout: time.Millisecond}, transport.Config{MaxConnsPerHost: 8})
 	const workers, calls = 16, 4000
 	var next, failed atomic.Int64
@@ -144,7 +159,7 @@ func TestIdleCloseRacesUnderLoad(t *testing.T) {
 				// idle timeout put picks and closes at the same instants.
 				pace.Reset(time.Duration(rng.IntN(1500)) * time.Microsecond)
 				<-pace.C
-				if err := call(ctx, rt, srv.URL); err != nil {
+				if err := call(ctx, rt, srv.URL()); err != nil {
 					if failed.Add(1) == 1 {
 						t.Logf("first failure: %v", err)
 					}
@@ -211,9 +226,11 @@ func TestKeepAliveRace(t *testing.T) {
 	// it, and a client goroutine can sleep tens of milliseconds in between
 	// (a 15ms margin showed about one failure in 5,000 calls here).
 	const idle, serverIdle = 10 * time.Millisecond, 100 * time.Millisecond
-	srv := newTestServer(t, serverOpts{keepAlive: serverIdle})
-	j, rt := stack(t, Config{IdleTimeout: idle}, transport.Config{})
-	failed := keepAliveRace(t, rt, srv.URL, 5000, idle, serverIdle)
+	srv := testserver.New(t, testserver.Config{KeepAliveTimeout: serverIdle})
+	// The testserver's Keep-Alive hint rounds up to whole seconds (it says
+	// timeout=1 here), so the janitor ignores it and keeps to IdleTimeout.
+	j, rt := stack(t, Config{IdleTimeout: idle, KeepAliveMargin: -1}, transport.Config{})
+	failed := keepAliveRace(t, rt, srv.URL(), 5000, idle, serverIdle)
 	st := j.Stats()
 	t.Logf("5000 calls, janitor idle %v, server keep-alive %v: %d failed, %d connections, %d closed idle by the janitor, %d by the server",
 		idle, serverIdle, failed, st.Dialed, st.ClosedIdle, st.ClosedServer)
