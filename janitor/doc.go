@@ -2,6 +2,8 @@
 // idle too long, retires those that lived too long or served enough requests,
 // and never cuts one in the middle of a request or a stream.
 //
+// # Wiring
+//
 // A Janitor has two halves that must be used together on the same transport:
 // [Janitor.WrapDial] wraps the dial function, so the janitor knows every
 // connection it dialed and can close it; [Janitor.Middleware] decorates the
@@ -14,7 +16,9 @@
 //	tr := transport.New(transport.Config{DialContext: j.WrapDial(nil)})
 //	client := &http.Client{Transport: roundtripper.Chain(tr, j.Middleware())}
 //
-// The client closes first. A server closes a connection that stayed idle past
+// # The client closes first
+//
+// The reference's rule. A server closes a connection that stayed idle past
 // its keep-alive timeout; a request written onto it at that instant fails
 // with "connection reset", and a POST is not re-sent by net/http. So the
 // janitor closes an idle connection before the server would: after
@@ -25,7 +29,12 @@
 // so that net/http sends the request on a new connection instead (it does so
 // when nothing was written and the body can be rewound: a request without a
 // body, or one made by http.NewRequest from a bytes/strings reader, which
-// sets GetBody).
+// sets GetBody). It checks once more at the request's first write, closer to
+// the wire, and the middleware sends again a request that failed on a pooled
+// connection before any byte of it was written, which net/http does not do
+// for a POST when the server's close arrives between the pick and the write.
+//
+// # Retirement
 //
 // [Config.MaxLifetime] is what makes a long-lived pool follow DNS changes
 // and spread its load over new server replicas: without it, a busy client
@@ -33,4 +42,14 @@
 // [Config.MaxRequestsPerConn] caps the requests one connection serves.
 // Both retire a connection only when it is idle: a busy connection that is
 // due is closed when its request or stream ends.
+//
+// Over HTTP/2 one connection carries many streams: it is idle when its last
+// stream ends (the end of the response body), and it is closed only then.
+// net/http's re-send of a request whose connection closed before it was
+// written applies to HTTP/1; over HTTP/2 prefer MaxLifetime with generous
+// values and rely on the transport's health-check pings.
+//
+// Stats counts the connections open, in use and idle, and those closed by
+// reason: idle, lifetime, requests, server, error (and other, for closes by
+// the transport itself).
 package janitor

@@ -45,6 +45,7 @@ type Janitor struct {
 	conns    map[*conn]struct{}
 	nextWake time.Time // when the sweeper will next look; zero: not scheduled
 	dialed   int64
+	resent   int64
 	closed   [numReasons]int64
 
 	wake     chan struct{}
@@ -133,6 +134,7 @@ type conn struct {
 	fresh     bool // no request has reported getting it yet
 	gone      bool // closed, or being closed by the janitor
 
+	written   atomic.Int64 // bytes written, ever
 	armed     atomic.Bool  // idle HTTP/1 connection: check the expiry at the next write
 	lastRead  atomic.Int64 // when data last arrived, as nanoseconds since j.epoch; 0: never
 	cause     atomic.Int32 // first reason observed for its end
@@ -161,6 +163,9 @@ func (c *conn) Write(p []byte) (int, error) {
 		}
 	}
 	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.written.Add(int64(n))
+	}
 	if err != nil {
 		c.observe(err)
 	}
@@ -404,6 +409,11 @@ type Stats struct {
 	ClosedServer   int64 // closed by the server (end of stream, or "Connection: close")
 	ClosedError    int64 // ended by a network error (reset, broken pipe)
 	ClosedOther    int64 // closed by the transport for its own reasons (CloseIdleConnections, its idle limits, a body closed early)
+
+	// Resent counts requests the middleware sent again because they
+	// failed on a pooled connection before any byte of them was written
+	// (see Middleware).
+	Resent int64
 }
 
 // Stats returns a snapshot of the janitor's connections.
@@ -412,6 +422,7 @@ func (j *Janitor) Stats() Stats {
 	defer j.mu.Unlock()
 	st := Stats{
 		Dialed:         j.dialed,
+		Resent:         j.resent,
 		ClosedIdle:     j.closed[reasonIdle],
 		ClosedLifetime: j.closed[reasonLifetime],
 		ClosedRequests: j.closed[reasonRequests],

@@ -1,6 +1,7 @@
 package janitor
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -17,34 +18,77 @@ import (
 // the response body to its end or Close. It also reads the server's
 // Keep-Alive hint and "Connection: close" from each response.
 //
+// A request that fails on a connection from the pool before any byte of it
+// was written is sent again (up to 3 attempts in all, the body rewound
+// through GetBody): the server saw nothing of it. net/http does this itself
+// in most such cases, but not when the server's close arrives between the
+// pick and the write, where it re-sends only idempotent requests.
+//
 // Put it directly around the transport whose dialer is WrapDial: requests
 // that reach that transport without passing through it are invisible to the
 // janitor, which could then close their connections under them.
 func (j *Janitor) Middleware() roundtripper.Middleware {
 	return func(next http.RoundTripper) http.RoundTripper {
 		return roundtripper.Func(func(req *http.Request) (*http.Response, error) {
-			rs := &reqState{j: j}
-			trace := &httptrace.ClientTrace{GotConn: rs.gotConn, PutIdleConn: rs.putIdleConn}
-			req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
-			resp, err := next.RoundTrip(req)
-			if err != nil {
-				rs.done()
-				return nil, err
-			}
-			rs.response(resp)
-			if resp.Body == nil || resp.Body == http.NoBody {
-				rs.done()
+			for attempt := 1; ; attempt++ {
+				rs := &reqState{j: j}
+				trace := &httptrace.ClientTrace{GotConn: rs.gotConn, PutIdleConn: rs.putIdleConn}
+				resp, err := next.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+				if err != nil {
+					unsent := rs.unsent()
+					rs.done()
+					if !unsent || attempt >= maxResends || req.Context().Err() != nil {
+						return nil, err
+					}
+					again, rerr := rewind(req)
+					if rerr != nil {
+						return nil, err
+					}
+					j.mu.Lock()
+					j.resent++
+					j.mu.Unlock()
+					req = again
+					continue
+				}
+				rs.response(resp)
+				if resp.Body == nil || resp.Body == http.NoBody {
+					rs.done()
+					return resp, nil
+				}
+				if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+					resp.Body = &upgradedBody{body: body{rc: rwc, rs: rs}, w: rwc}
+					return resp, nil
+				}
+				resp.Body = &body{rc: resp.Body, rs: rs}
 				return resp, nil
 			}
-			if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
-				resp.Body = &upgradedBody{body: body{rc: rwc, rs: rs}, w: rwc}
-				return resp, nil
-			}
-			resp.Body = &body{rc: resp.Body, rs: rs}
-			return resp, nil
 		})
 	}
 }
+
+// maxResends bounds the attempts of one request that keep failing on pooled
+// connections before any byte of it was written.
+const maxResends = 3
+
+// rewind returns a copy of req with a fresh body, for sending it again; it
+// fails when the body cannot be rewound (no GetBody).
+func rewind(req *http.Request) (*http.Request, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req, nil
+	}
+	if req.GetBody == nil {
+		return nil, errNoGetBody
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, err
+	}
+	again := req.Clone(req.Context())
+	again.Body = body
+	return again, nil
+}
+
+var errNoGetBody = errors.New("janitor: request body cannot be rewound")
 
 // reqState follows one request's use of a connection.
 type reqState struct {
@@ -53,6 +97,28 @@ type reqState struct {
 	conn *conn // the connection it holds; nil when none or done
 	last *conn // the connection it got last, kept after done
 	fin  bool
+
+	reused  bool  // last came from the pool
+	written int64 // last.written when the request got it
+}
+
+// unsent reports whether the request failed on a pooled HTTP/1 connection
+// before any byte of it was written there. net/http re-sends such a request
+// itself in most cases, but not all: when the server's FIN arrives between
+// the pick and the write, it reports "server closed idle connection" and
+// re-sends only idempotent requests. The server saw nothing of it, so the
+// middleware sends it again, whatever its method.
+func (rs *reqState) unsent() bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	c := rs.last
+	if c == nil || !rs.reused {
+		return false
+	}
+	rs.j.mu.Lock()
+	h2 := c.h2
+	rs.j.mu.Unlock()
+	return !h2 && c.written.Load() == rs.written
 }
 
 // find returns the janitor's conn under nc (through *tls.Conn and other
@@ -90,6 +156,7 @@ func (rs *reqState) gotConn(info httptrace.GotConnInfo) {
 	}
 	if c != nil && !rs.fin {
 		rs.conn, rs.last = c, c
+		rs.reused, rs.written = info.Reused, c.written.Load()
 		if j.acquireLocked(c, info.Reused, now) {
 			toClose = append(toClose, c)
 		}
