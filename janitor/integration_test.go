@@ -116,10 +116,11 @@ func TestHTTP2Tracking(t *testing.T) {
 	// keeps one for HTTP/2 (all streams share it) and closes the others.
 	st := j.Stats()
 	assert.Zero(t, st.InUse-(int(st.Dialed)-1-int(st.ClosedOther)), "%+v", st)
-	require.Eventually(t, func() bool { return j.Stats().Open == 0 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { st := j.Stats(); return st.ClosedIdle+st.ClosedOther == st.Dialed }, 10*time.Second, 5*time.Millisecond)
 	st = j.Stats()
 	assert.Equal(t, int64(1), st.ClosedIdle, "%+v", st)
 	assert.Equal(t, st.Dialed-1, st.ClosedOther)
+	assert.Zero(t, st.Open)
 	require.Eventually(t, func() bool { st := srv.Stats(); return st.ConnsAccepted == st.ConnsClosed }, 10*time.Second, 5*time.Millisecond)
 }
 

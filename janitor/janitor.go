@@ -190,7 +190,7 @@ func (c *conn) observe(err error) {
 
 // Close closes the connection and counts it by the reason of its end.
 func (c *conn) Close() error {
-	err := c.Conn.Close()
+	// Count first, so that Stats has it once the peer can see the close.
 	c.closeOnce.Do(func() {
 		c.cause.CompareAndSwap(int32(reasonNone), int32(reasonOther))
 		j := c.j
@@ -200,7 +200,7 @@ func (c *conn) Close() error {
 		j.closed[c.cause.Load()]++
 		j.mu.Unlock()
 	})
-	return err
+	return c.Conn.Close()
 }
 
 // errExpired fails the first write of a request onto a connection that went
