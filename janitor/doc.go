@@ -9,7 +9,8 @@
 // connection it dialed and can close it; [Janitor.Middleware] decorates the
 // transport, so that through httptrace (GotConn, PutIdleConn, composed with
 // any hooks already on the request's context) it knows which connections are
-// in use and which are idle in the pool.
+// in use and which are idle in the pool. A connection no request has reported
+// through the middleware is never closed by the janitor.
 //
 //	j := janitor.New(janitor.Config{IdleTimeout: 60 * time.Second, MaxLifetime: 10 * time.Minute})
 //	defer j.Close()

@@ -108,10 +108,12 @@ func (j *Janitor) WrapDial(next DialFunc) DialFunc {
 		j.conns[c] = struct{}{}
 		j.dialed++
 		// A fresh connection is not the janitor's to close until a request
-		// reports it got it: net/http re-sends a request whose connection
-		// failed only if the connection was reused, and a TLS handshake may
-		// still be under way. One dialed for a request that went elsewhere
-		// waits in the pool; after freshGrace it is treated as idle.
+		// reports, through the middleware, that it got it: net/http re-sends
+		// a request whose connection failed only if the connection was
+		// reused, a TLS handshake may still be under way, and without the
+		// middleware the janitor cannot tell a busy connection from an idle
+		// one. (One dialed for a request that went elsewhere waits in the
+		// pool, where the transport's own idle timeout applies.)
 		j.scheduleLocked(c, now)
 		j.mu.Unlock()
 		return c, nil
@@ -252,9 +254,7 @@ func (j *Janitor) idleTTLLocked(c *conn) (ttl time.Duration, ok bool) {
 // why; otherwise it returns when it will be due (zero: never).
 func (j *Janitor) dueLocked(c *conn, now time.Time) (reason, time.Time) {
 	if c.fresh {
-		if at := c.born.Add(freshGrace); now.Before(at) {
-			return reasonNone, at
-		}
+		return reasonNone, time.Time{}
 	}
 	if j.maxRequests > 0 && c.requests >= j.maxRequests {
 		return reasonRequests, time.Time{}
@@ -274,11 +274,6 @@ func (j *Janitor) dueLocked(c *conn, now time.Time) (reason, time.Time) {
 	}
 	return reasonNone, at
 }
-
-// freshGrace is how long a connection dialed but not yet reported in use by
-// any request is left alone: longer than a TLS handshake or proxy CONNECT
-// takes (10s by default in the transport package).
-const freshGrace = 30 * time.Second
 
 // scheduleLocked makes sure the sweeper wakes by the time idle connection c
 // is due.
@@ -400,7 +395,7 @@ func (j *Janitor) sweep() {
 type Stats struct {
 	Dialed int64 // connections dialed through WrapDial, ever
 	Open   int   // connections open now (InUse + Idle)
-	InUse  int   // open connections carrying at least one request, or being set up (TLS) for one
+	InUse  int   // open connections carrying at least one request, or not yet reported by the middleware (being set up)
 	Idle   int   // open connections idle in the pool
 
 	ClosedIdle     int64 // closed by the janitor: idle past IdleTimeout or the server's Keep-Alive hint

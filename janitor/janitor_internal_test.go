@@ -250,3 +250,13 @@ func TestCloseIsIdempotent(t *testing.T) {
 	require.NoError(t, j.Close())
 	require.NoError(t, j.Close())
 }
+
+func TestUnreportedConnectionIsLeftAlone(t *testing.T) {
+	f := newFixture(t, Config{IdleTimeout: time.Second, MaxLifetime: time.Minute})
+	c, _ := f.dialConn() // no request reports it: maybe busy without the middleware
+	for range 5 {
+		f.clk.Advance(time.Hour)
+	}
+	assert.False(t, isClosed(c))
+	assert.Equal(t, Stats{Dialed: 1, Open: 1, InUse: 1}, f.j.Stats())
+}
