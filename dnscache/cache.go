@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,9 +59,13 @@ type Cache struct {
 
 	refreshSem chan struct{} // one token per running background refresh
 
-	mu      sync.RWMutex
+	// table is read without a lock: the hot path is two atomic loads and a
+	// map lookup. Writers, serialised by mu, replace it with a copy when a
+	// host is added or dropped; answers change through entry.snap.
+	table atomic.Pointer[map[string]*entry]
+
+	mu      sync.Mutex // serialises writers; guards closed and flights
 	closed  bool
-	entries map[string]*entry
 	flights map[flightKey]*flight
 
 	tick     atomic.Uint64 // LRU clock: bumped on use, never the wall clock
@@ -70,29 +75,34 @@ type Cache struct {
 	hits, misses, queries, stale, refreshes, errs, evictions atomic.Int64
 }
 
-// entry is the cached state of one host. Its fields other than the atomics
-// are guarded by Cache.mu; the address slices are never modified once
-// stored, so they are handed to callers as they are.
+// entry is the cached state of one host.
 type entry struct {
 	host string
-	fam  [2]famState
-	all  []netip.Addr // fam6 then fam4 addresses, rebuilt on every store
+	snap atomic.Pointer[snapshot] // replaced whole, under Cache.mu
 
-	used  atomic.Uint64 // Cache.tick at the last use
-	dials atomic.Uint32 // rotation counter for DialContext
+	hits       [2]atomic.Int64 // cache hits per family since its answer was stored, counted up to Cache.popular
+	refreshing [2]atomic.Bool
+	used       atomic.Uint64 // Cache.tick at the last use
+	dials      atomic.Uint32 // rotation counter for DialContext
+}
+
+// snapshot is what an entry knows at one moment. It is never modified once
+// stored, nor are its address slices, so they are handed to callers as
+// they are.
+type snapshot struct {
+	fam [2]famState
+	all []netip.Addr // fam6 then fam4 addresses
 }
 
 type famState struct {
-	stored   bool         // an answer (possibly "no such host") was stored
-	addrs    []netip.Addr // the last good answer; nil with notFound
-	notFound error        // the upstream said there are no such addresses
-	expires  time.Time    // the stored answer is fresh until then
+	stored    bool         // an answer (possibly "no such host") was stored
+	addrs     []netip.Addr // the last good answer; nil with notFound
+	notFound  error        // the upstream said there are no such addresses
+	expires   time.Time    // the stored answer is fresh until then
+	refreshAt time.Time    // a popular answer is refreshed from then on
 
 	failErr     error     // the last upstream failure
 	failedUntil time.Time // ...remembered until then (negative caching)
-
-	hits       atomic.Int64 // cache hits since stored, counted up to Cache.popular
-	refreshing atomic.Bool
 }
 
 type flightKey struct {
@@ -150,7 +160,6 @@ func newCache(cfg Config, now func() time.Time) *Cache {
 		popular:         cfg.popularHits(),
 		maxEntries:      cfg.maxEntries(),
 		refreshSem:      make(chan struct{}, cfg.maxRefreshes()),
-		entries:         make(map[string]*entry),
 		flights:         make(map[flightKey]*flight),
 	}
 	switch cfg.Family {
@@ -161,6 +170,7 @@ func newCache(cfg Config, now func() time.Time) *Cache {
 	default:
 		c.familyMask = maskBoth
 	}
+	c.table.Store(&map[string]*entry{})
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if now == nil {
 		c.now = time.Now
@@ -217,9 +227,7 @@ func (c *Cache) Close() error {
 
 // Stats returns the counters.
 func (c *Cache) Stats() Stats {
-	c.mu.RLock()
-	n := len(c.entries)
-	c.mu.RUnlock()
+	n := len(*c.table.Load())
 	return Stats{
 		Hits:            c.hits.Load(),
 		Misses:          c.misses.Load(),
@@ -249,7 +257,8 @@ func (c *Cache) LookupNetIP(ctx context.Context, network, host string) ([]netip.
 	return addrs, err
 }
 
-// Prewarm looks up each host (a name, or host:port) in parallel so that the
+// Prewarm looks up each host (a name, host:port, or a base URL such as
+// "https://api.openai.com/v1") in parallel so that the
 // first calls to them find their answers cached: the reference's DNS
 // pre-resolution, meant for the API hosts a client is configured with. It
 // returns the failures joined, each a *LookupError naming its host.
@@ -257,15 +266,26 @@ func (c *Cache) Prewarm(ctx context.Context, hosts ...string) error {
 	errs := make([]error, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
-		if host, _, err := net.SplitHostPort(h); err == nil {
-			h = host
-		}
+		h = hostOf(h)
 		wg.Go(func() {
 			_, errs[i] = c.LookupNetIP(ctx, "ip", h)
 		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// hostOf returns the host name in a name, host:port or URL.
+func hostOf(s string) string {
+	if strings.Contains(s, "://") {
+		if u, err := url.Parse(s); err == nil {
+			return u.Hostname()
+		}
+	}
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		return host
+	}
+	return s
 }
 
 func (c *Cache) networkMask(network string) (mask, bool) {
@@ -298,11 +318,10 @@ func (c *Cache) lookup(ctx context.Context, network, host string) ([]netip.Addr,
 	}
 
 	now := c.fastNow()
-	c.mu.RLock()
-	if e := c.entries[host]; e != nil {
-		if addrs := e.fresh(m, now); addrs != nil {
-			refresh := c.noteHit(e, m, now)
-			c.mu.RUnlock()
+	if e := (*c.table.Load())[host]; e != nil {
+		s := e.snap.Load()
+		if addrs := s.fresh(m, now); addrs != nil {
+			refresh := c.noteHit(e, s, m, now)
 			c.hits.Add(1)
 			if refresh != 0 {
 				c.refresh(e, refresh)
@@ -310,7 +329,6 @@ func (c *Cache) lookup(ctx context.Context, network, host string) ([]netip.Addr,
 			return addrs, e, nil
 		}
 	}
-	c.mu.RUnlock()
 	return c.lookupSlow(ctx, host, m, now)
 }
 
@@ -324,10 +342,10 @@ func (c *Cache) fastNow() time.Time {
 
 // fresh returns the cached addresses for the families in m when all of them
 // are fresh and there is at least one address, else nil.
-func (e *entry) fresh(m mask, now time.Time) []netip.Addr {
+func (s *snapshot) fresh(m mask, now time.Time) []netip.Addr {
 	for f := fam4; f <= fam6; f++ {
 		if m.has(f) {
-			fs := &e.fam[f]
+			fs := &s.fam[f]
 			if !fs.stored || !now.Before(fs.expires) {
 				return nil
 			}
@@ -335,19 +353,19 @@ func (e *entry) fresh(m mask, now time.Time) []netip.Addr {
 	}
 	switch m {
 	case mask4:
-		return e.fam[fam4].addrs
+		return s.fam[fam4].addrs
 	case mask6:
-		return e.fam[fam6].addrs
+		return s.fam[fam6].addrs
 	}
-	if len(e.all) == 0 {
+	if len(s.all) == 0 {
 		return nil
 	}
-	return e.all
+	return s.all
 }
 
 // noteHit records a hit on the families in m of e and returns those due a
-// background refresh. c.mu is held for reading.
-func (c *Cache) noteHit(e *entry, m mask, now time.Time) mask {
+// background refresh; s is e's snapshot.
+func (c *Cache) noteHit(e *entry, s *snapshot, m mask, now time.Time) mask {
 	// Touch without writing when e is already the most recent: a hot host
 	// then costs no contended write.
 	if t := c.tick.Load(); e.used.Load() != t {
@@ -358,12 +376,11 @@ func (c *Cache) noteHit(e *entry, m mask, now time.Time) mask {
 		if !m.has(f) {
 			continue
 		}
-		fs := &e.fam[f]
-		h := fs.hits.Load()
+		h := e.hits[f].Load()
 		if h < c.popular {
-			h = fs.hits.Add(1)
+			h = e.hits[f].Add(1)
 		}
-		if c.refreshAhead > 0 && h >= c.popular && !now.Before(fs.expires.Add(-c.refreshAhead)) && !fs.refreshing.Load() {
+		if c.refreshAhead > 0 && h >= c.popular && !now.Before(s.fam[f].refreshAt) && !e.refreshing[f].Load() {
 			due |= 1 << f
 		}
 	}
@@ -386,14 +403,18 @@ func (c *Cache) lookupSlow(ctx context.Context, host string, m mask, now time.Ti
 		waited   bool
 	)
 	c.mu.Lock()
-	e := c.entries[host]
+	e := (*c.table.Load())[host]
+	var s *snapshot
+	if e != nil {
+		s = e.snap.Load()
+	}
 	for f := fam4; f <= fam6; f++ {
 		if !m.has(f) {
 			continue
 		}
 		var fs *famState
-		if e != nil {
-			fs = &e.fam[f]
+		if s != nil {
+			fs = &s.fam[f]
 		}
 		switch {
 		case fs != nil && fs.stored && now.Before(fs.expires):
@@ -462,14 +483,14 @@ func (c *Cache) lookupSlow(ctx context.Context, host string, m mask, now time.Ti
 var errSlow = errors.New("upstream slow")
 
 // canStale reports whether fs has an expired answer that may still be
-// served at now. c.mu is held.
+// served at now.
 func (c *Cache) canStale(fs *famState, now time.Time) bool {
 	return fs != nil && fs.stored && len(fs.addrs) > 0 && c.staleLimit > 0 &&
 		now.Before(fs.expires.Add(c.staleLimit))
 }
 
 // fallback answers for a family whose upstream failed with err: the stale
-// answer if there is one, else err. c.mu is held.
+// answer if there is one, else err.
 func (c *Cache) fallback(fs *famState, now time.Time, err error) famResult {
 	if c.canStale(fs, now) {
 		return famResult{addrs: fs.addrs, stale: true}
@@ -479,11 +500,9 @@ func (c *Cache) fallback(fs *famState, now time.Time, err error) famResult {
 
 func (c *Cache) fallbackNow(host string, f fam, err error) famResult {
 	now := c.now()
-	c.mu.RLock()
-	defer c.mu.RUnlock()
 	var fs *famState
-	if e := c.entries[host]; e != nil {
-		fs = &e.fam[f]
+	if e := (*c.table.Load())[host]; e != nil {
+		fs = &e.snap.Load().fam[f]
 	}
 	if err == errSlow && !c.canStale(fs, now) {
 		// The stale answer went away (evicted) while we waited.
@@ -527,10 +546,7 @@ func (c *Cache) combine(host string, m mask, res [2]famResult) ([]netip.Addr, *e
 		c.logDebug("dnscache: serving stale answer", "host", host)
 	}
 	if addrs != nil {
-		c.mu.RLock()
-		e := c.entries[host]
-		c.mu.RUnlock()
-		return addrs, e, nil
+		return addrs, (*c.table.Load())[host], nil
 	}
 	if err == nil {
 		err = &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
@@ -614,34 +630,36 @@ func clean(addrs []netip.Addr, f fam) []netip.Addr {
 	return out
 }
 
-// storeLocked records an upstream answer. c.mu is held for writing.
+// storeLocked records an upstream answer. c.mu is held.
 func (c *Cache) storeLocked(k flightKey, addrs []netip.Addr, err error, now time.Time) {
-	e := c.entries[k.host]
+	e := (*c.table.Load())[k.host]
 	if e == nil {
 		e = &entry{host: k.host}
+		e.snap.Store(&snapshot{})
 		e.used.Store(c.tick.Add(1))
-		c.entries[k.host] = e
-		c.evictLocked()
+		c.insertLocked(e)
 	}
-	fs := &e.fam[k.f]
-	other := &e.fam[1-k.f]
+	s := *e.snap.Load()
+	fs := &s.fam[k.f]
+	other := &s.fam[1-k.f]
 	switch {
 	case err == nil:
 		fs.stored, fs.addrs, fs.notFound = true, addrs, nil
 		fs.expires = now.Add(c.ttl)
 		fs.failErr, fs.failedUntil = nil, time.Time{}
-		fs.hits.Store(0)
+		e.hits[k.f].Store(0)
 		// A name that exists but lacks the other family is an answer,
 		// not a failure: keep it as long as this one, so a host without
 		// AAAA does not cost a query every NegativeTTL.
 		if other.stored && other.notFound != nil && other.expires.Before(fs.expires) {
 			other.expires = fs.expires
+			other.refreshAt = c.refreshAt(other.expires)
 		}
 	case isNotFound(err):
 		// RFC 8767: "no such name" is an answer; it replaces a stale one.
 		fs.stored, fs.addrs, fs.notFound = true, nil, err
 		fs.failErr, fs.failedUntil = nil, time.Time{}
-		fs.hits.Store(0)
+		e.hits[k.f].Store(0)
 		if other.stored && len(other.addrs) > 0 {
 			fs.expires = now.Add(c.ttl)
 		} else {
@@ -651,28 +669,42 @@ func (c *Cache) storeLocked(k flightKey, addrs []netip.Addr, err error, now time
 		fs.failErr = err
 		fs.failedUntil = now.Add(c.negTTL)
 	}
-	e.all = e.all[:0:0]
-	if n := len(e.fam[fam6].addrs) + len(e.fam[fam4].addrs); n > 0 {
-		e.all = make([]netip.Addr, 0, n)
-		e.all = append(append(e.all, e.fam[fam6].addrs...), e.fam[fam4].addrs...)
+	fs.refreshAt = c.refreshAt(fs.expires)
+	s.all = nil
+	if n := len(s.fam[fam6].addrs) + len(s.fam[fam4].addrs); n > 0 {
+		s.all = make([]netip.Addr, 0, n)
+		s.all = append(append(s.all, s.fam[fam6].addrs...), s.fam[fam4].addrs...)
 	}
+	e.snap.Store(&s)
 }
 
-// evictLocked drops least recently used hosts until the cache fits. The
-// scan is linear, but it runs only when an upstream answer adds a host to a
-// full cache, next to which it is cheap.
-func (c *Cache) evictLocked() {
-	for len(c.entries) > c.maxEntries {
+func (c *Cache) refreshAt(expires time.Time) time.Time {
+	return expires.Add(-c.refreshAhead)
+}
+
+// insertLocked adds e to a copy of the table, dropping the least recently
+// used hosts to stay within MaxEntries. The copy and the linear scan run
+// only when an upstream answer brings a new host, next to which they are
+// cheap. c.mu is held.
+func (c *Cache) insertLocked(e *entry) {
+	old := *c.table.Load()
+	t := make(map[string]*entry, len(old)+1)
+	for h, v := range old {
+		t[h] = v
+	}
+	t[e.host] = e
+	for len(t) > c.maxEntries {
 		var victim *entry
-		for _, e := range c.entries {
-			if victim == nil || e.used.Load() < victim.used.Load() {
-				victim = e
+		for _, v := range t {
+			if victim == nil || v.used.Load() < victim.used.Load() {
+				victim = v
 			}
 		}
-		delete(c.entries, victim.host)
+		delete(t, victim.host)
 		c.evictions.Add(1)
 		c.logDebug("dnscache: evicted", "host", victim.host)
 	}
+	c.table.Store(&t)
 }
 
 // refresh starts background queries for the families in due of e, within
@@ -682,27 +714,27 @@ func (c *Cache) refresh(e *entry, due mask) {
 		if !due.has(f) {
 			continue
 		}
-		fs := &e.fam[f]
-		if !fs.refreshing.CompareAndSwap(false, true) {
+		flag := &e.refreshing[f]
+		if !flag.CompareAndSwap(false, true) {
 			continue
 		}
 		select {
 		case c.refreshSem <- struct{}{}:
 		default:
-			fs.refreshing.Store(false)
+			flag.Store(false)
 			continue
 		}
 		c.mu.Lock()
 		k := flightKey{e.host, f}
 		started := false
-		if c.entries[e.host] == e && c.flights[k] == nil {
-			started = c.startLocked(k, &fs.refreshing) != nil
+		if (*c.table.Load())[e.host] == e && c.flights[k] == nil {
+			started = c.startLocked(k, flag) != nil
 		}
 		c.mu.Unlock()
 		if started {
 			c.refreshes.Add(1)
 		} else {
-			fs.refreshing.Store(false)
+			flag.Store(false)
 			<-c.refreshSem
 		}
 	}
@@ -739,28 +771,41 @@ func (c *Cache) sweep(now time.Time) {
 		m mask
 	}
 	var refresh []due
+	var dead []string
 	c.mu.Lock()
-	for host, e := range c.entries {
+	for host, e := range *c.table.Load() {
+		s := e.snap.Load()
 		keep := false
 		var m mask
 		for f := fam4; f <= fam6; f++ {
-			fs := &e.fam[f]
+			fs := &s.fam[f]
 			if (fs.stored && now.Before(fs.expires)) || c.canStale(fs, now) ||
 				now.Before(fs.failedUntil) || c.flights[flightKey{host, f}] != nil {
 				keep = true
 			}
-			if c.refreshAhead > 0 && fs.stored && fs.hits.Load() >= c.popular &&
-				now.Before(fs.expires) && !now.Before(fs.expires.Add(-c.refreshAhead)) {
+			if c.refreshAhead > 0 && fs.stored && e.hits[f].Load() >= c.popular &&
+				now.Before(fs.expires) && !now.Before(fs.refreshAt) {
 				m |= 1 << f
 			}
 		}
 		if !keep {
-			delete(c.entries, host)
+			dead = append(dead, host)
 			continue
 		}
 		if m != 0 {
 			refresh = append(refresh, due{e, m})
 		}
+	}
+	if len(dead) > 0 {
+		old := *c.table.Load()
+		t := make(map[string]*entry, len(old))
+		for h, v := range old {
+			t[h] = v
+		}
+		for _, h := range dead {
+			delete(t, h)
+		}
+		c.table.Store(&t)
 	}
 	c.mu.Unlock()
 	for _, d := range refresh {

@@ -147,8 +147,8 @@ func TestStaleServing(t *testing.T) {
 
 			// Beyond the stale limit there is nothing to serve.
 			require.Eventually(t, func() bool {
-				c.mu.RLock()
-				defer c.mu.RUnlock()
+				c.mu.Lock()
+				defer c.mu.Unlock()
 				return len(c.flights) == 0
 			}, 10*time.Second, 5*time.Millisecond)
 			clk.Advance(2 * time.Hour)
@@ -396,7 +396,7 @@ func TestPrewarm(t *testing.T) {
 	srv.set("api.anthropic.test", "127.0.0.2")
 	c := newTestCache(t, srv, newFakeClock(), Config{Family: FamilyIPv4})
 
-	err := c.Prewarm(t.Context(), "api.openai.test", "api.anthropic.test:443", "gone.test")
+	err := c.Prewarm(t.Context(), "https://api.openai.test/v1", "api.anthropic.test:443", "gone.test")
 	var le *LookupError
 	require.ErrorAs(t, err, &le)
 	assert.Equal(t, "gone.test", le.Host)
