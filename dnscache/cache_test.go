@@ -470,3 +470,51 @@ func TestLookupErrorText(t *testing.T) {
 	err := &LookupError{Host: "api.example.com", Cached: true, Err: errors.New("server misbehaving")}
 	assert.Equal(t, "dnscache: lookup api.example.com (cached failure): server misbehaving", err.Error())
 }
+
+func TestRefreshesAreBounded(t *testing.T) {
+	srv := newDNSServer(t)
+	hosts := []string{"h1.test", "h2.test", "h3.test"}
+	for _, h := range hosts {
+		srv.set(h, "127.0.0.1")
+	}
+	clk := newFakeClock()
+	c := newTestCache(t, srv, clk, Config{TTL: time.Minute, Family: FamilyIPv4, MaxRefreshes: 1, PopularHits: 1})
+	for _, h := range hosts {
+		for range 2 {
+			_, err := c.LookupNetIP(t.Context(), "ip", h)
+			require.NoError(t, err)
+		}
+	}
+	srv.hold() // refresh queries hang until the end of the test
+	clk.Advance(59 * time.Second)
+	c.sweep(clk.Now())
+	c.sweep(clk.Now())
+	require.Eventually(t, func() bool { return srv.total() == len(hosts)+1 }, 10*time.Second, 5*time.Millisecond)
+	assert.EqualValues(t, 1, c.Stats().Refreshes, "one refresh slot")
+
+	// Lookups of the hosts are still answered from the cache meanwhile.
+	for _, h := range hosts {
+		_, err := c.LookupNetIP(t.Context(), "ip", h)
+		require.NoError(t, err)
+	}
+	assert.EqualValues(t, len(hosts), c.Stats().Misses)
+}
+
+func TestSweepForgetsDeadEntries(t *testing.T) {
+	srv := newDNSServer(t)
+	srv.set("live.test", "127.0.0.1")
+	clk := newFakeClock()
+	c := newTestCache(t, srv, clk, Config{TTL: time.Minute, StaleLimit: time.Minute, NegativeTTL: time.Second, Family: FamilyIPv4})
+	_, err := c.LookupNetIP(t.Context(), "ip", "live.test")
+	require.NoError(t, err)
+	_, err = c.LookupNetIP(t.Context(), "ip", "dead.test")
+	require.Error(t, err)
+	require.Equal(t, 2, c.Stats().Entries)
+
+	clk.Advance(2 * time.Second)
+	c.sweep(clk.Now())
+	assert.Equal(t, 1, c.Stats().Entries, "the failure is forgotten")
+	clk.Advance(2 * time.Minute)
+	c.sweep(clk.Now())
+	assert.Equal(t, 0, c.Stats().Entries, "past TTL and stale limit nothing is left")
+}
