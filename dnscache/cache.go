@@ -471,6 +471,14 @@ func (c *Cache) lookupSlow(ctx context.Context, host string, m mask, now time.Ti
 		case <-timeout:
 			res[f] = c.fallbackNow(host, f, errSlow)
 		case <-ctx.Done():
+			if canStale[f] {
+				// The caller cannot wait for the response timer; a stale
+				// answer still beats none (RFC 8767).
+				if r := c.fallbackNow(host, f, errSlow); r.err == nil {
+					res[f] = r
+					continue
+				}
+			}
 			c.errs.Add(1)
 			return nil, nil, &LookupError{Host: host, Err: ctx.Err()}
 		}
