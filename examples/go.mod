@@ -4,4 +4,9 @@ go 1.26
 
 require github.com/llmhttp/llmhttp v0.0.0
 
+require (
+	github.com/stretchr/testify v1.12.1 // indirect
+	go.uber.org/goleak v1.3.0 // indirect
+)
+
 replace github.com/llmhttp/llmhttp => ../
