@@ -2,13 +2,15 @@ module github.com/llmhttp/llmhttp/bench
 
 go 1.26
 
-require github.com/llmhttp/llmhttp v0.0.0
+require (
+	github.com/llmhttp/llmhttp v0.0.0
+	github.com/miekg/dns v1.1.73
+	github.com/rs/dnscache v0.0.0-20230804202142-fc85eb664529
+	github.com/stretchr/testify v1.12.1
+	go.uber.org/goleak v1.3.0
+)
 
 require (
-	github.com/miekg/dns v1.1.73 // indirect
-	github.com/rs/dnscache v0.0.0-20230804202142-fc85eb664529 // indirect
-	github.com/stretchr/testify v1.12.1 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
 	golang.org/x/net v0.57.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
