@@ -448,42 +448,106 @@ func (c *Cache) lookupSlow(ctx context.Context, host string, m mask, now time.Ti
 		c.hits.Add(1)
 	}
 
+	if err := c.wait(ctx, host, &res, fls, canStale); err != nil {
+		c.errs.Add(1)
+		return nil, nil, &LookupError{Host: host, Err: err}
+	}
+	return c.combine(host, m, res)
+}
+
+// wait waits for the queries in fls and fills res: with each answer as it
+// comes, with a stale answer once the response timer of a family that has
+// one runs out or ctx ends, and with nothing for a family still pending a
+// response timer after the other gave addresses. It returns an error only
+// when ctx ends and there is nothing to answer with.
+//
+// That last bound is RFC 8305's resolution delay, stretched from its 50 ms
+// to the response timer because a cache's answer is all a dial gets: it
+// keeps a network that drops AAAA questions from costing each cold lookup
+// LookupTimeout, and the late family's answer still fills the cache.
+func (c *Cache) wait(ctx context.Context, host string, res *[2]famResult, fls [2]*flight, canStale [2]bool) error {
+	var (
+		done    [2]<-chan struct{}
+		timeout [2]<-chan time.Time
+		delay   <-chan time.Time
+		pending int
+		haveAt  time.Time // when a query of this lookup gave addresses
+	)
 	for f := fam4; f <= fam6; f++ {
 		fl := fls[f]
 		if fl == nil {
 			continue
 		}
-		var timeout <-chan time.Time
+		pending++
+		done[f] = fl.done
 		if canStale[f] {
 			// The response timer runs from the start of the query, so
 			// a lookup joining a slow query waits only what is left of it.
 			t := time.NewTimer(c.responseTimeout - time.Since(fl.started))
 			defer t.Stop()
-			timeout = t.C
-		}
-		select {
-		case <-fl.done:
-			if fl.err == nil || isNotFound(fl.err) {
-				res[f] = famResult{addrs: fl.addrs, err: fl.err}
-				continue
-			}
-			res[f] = c.fallbackNow(host, f, fl.err)
-		case <-timeout:
-			res[f] = c.fallbackNow(host, f, errSlow)
-		case <-ctx.Done():
-			if canStale[f] {
-				// The caller cannot wait for the response timer; a stale
-				// answer still beats none (RFC 8767).
-				if r := c.fallbackNow(host, f, errSlow); r.err == nil {
-					res[f] = r
-					continue
-				}
-			}
-			c.errs.Add(1)
-			return nil, nil, &LookupError{Host: host, Err: ctx.Err()}
+			timeout[f] = t.C
 		}
 	}
-	return c.combine(host, m, res)
+	settle := func(f fam, r famResult) {
+		res[f] = r
+		done[f], timeout[f] = nil, nil
+		pending--
+		if len(r.addrs) > 0 && haveAt.IsZero() {
+			haveAt = time.Now()
+		}
+	}
+	have := func() bool { return len(res[fam4].addrs) > 0 || len(res[fam6].addrs) > 0 }
+	for pending > 0 {
+		if delay == nil && have() {
+			// From the later of the other family's answer and the start
+			// of the pending query: lookups joining a query that has
+			// been pending long do not wait again.
+			from := haveAt
+			for f := fam4; f <= fam6; f++ {
+				if done[f] != nil && fls[f].started.After(from) {
+					from = fls[f].started
+				}
+			}
+			t := time.NewTimer(c.responseTimeout - time.Since(from))
+			defer t.Stop()
+			delay = t.C
+		}
+		var f fam
+		select {
+		case <-done[fam4]:
+			f = fam4
+		case <-done[fam6]:
+			f = fam6
+		case <-timeout[fam4]:
+			settle(fam4, c.fallbackNow(host, fam4, errSlow))
+			continue
+		case <-timeout[fam6]:
+			settle(fam6, c.fallbackNow(host, fam6, errSlow))
+			continue
+		case <-delay:
+			return nil // the pending family's answer goes to the cache alone
+		case <-ctx.Done():
+			for f := fam4; f <= fam6; f++ {
+				if done[f] != nil && canStale[f] {
+					// The caller cannot wait for the response timer; a
+					// stale answer beats none (RFC 8767).
+					if r := c.fallbackNow(host, f, errSlow); r.err == nil {
+						settle(f, r)
+					}
+				}
+			}
+			if have() {
+				return nil
+			}
+			return ctx.Err()
+		}
+		if fl := fls[f]; fl.err == nil || isNotFound(fl.err) {
+			settle(f, famResult{addrs: fl.addrs, err: fl.err})
+		} else {
+			settle(f, c.fallbackNow(host, f, fl.err))
+		}
+	}
+	return nil
 }
 
 // errSlow stands for an upstream that did not answer within the response

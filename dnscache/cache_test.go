@@ -283,6 +283,30 @@ func TestMissingFamilyIsAnAnswer(t *testing.T) {
 	assert.True(t, le.IsNotFound())
 }
 
+func TestDroppedAAAADoesNotCostTheLookupTimeout(t *testing.T) {
+	srv := newDNSServer(t)
+	srv.set("noaaaa.test", "127.0.0.1", "::1")
+	srv.mu.Lock()
+	srv.dropAAAA = true
+	srv.mu.Unlock()
+	c := newTestCache(t, srv, newFakeClock(), Config{LookupTimeout: time.Minute})
+
+	start := time.Now()
+	got, err := c.LookupNetIP(t.Context(), "ip", "noaaaa.test")
+	require.NoError(t, err)
+	assert.Equal(t, addrs("127.0.0.1"), got)
+	assert.Less(t, time.Since(start), 10*time.Second, "bounded by the response timer after the A answer")
+	assert.GreaterOrEqual(t, time.Since(start), 1500*time.Millisecond)
+
+	// A lookup joining the AAAA query, long pending, does not wait again.
+	start = time.Now()
+	got, err = c.LookupNetIP(t.Context(), "ip", "noaaaa.test")
+	require.NoError(t, err)
+	assert.Equal(t, addrs("127.0.0.1"), got)
+	assert.Less(t, time.Since(start), time.Second)
+	assert.Equal(t, 1, srv.count("noaaaa.test", "AAAA"))
+}
+
 func TestBackgroundRefreshOfPopularHosts(t *testing.T) {
 	srv := newDNSServer(t)
 	srv.set("hot.test", "127.0.0.1")
