@@ -919,10 +919,11 @@ func bypass(m mask, host string) ([]netip.Addr, bool, error) {
 // IPv4 only digits and dots. It spares names a failed netip.ParseAddr,
 // whose error allocates.
 func looksLikeIP(host string) bool {
+	if strings.IndexByte(host, ':') >= 0 {
+		return true
+	}
 	for i := 0; i < len(host); i++ {
-		if c := host[i]; c == ':' {
-			return true
-		} else if c != '.' && (c < '0' || c > '9') {
+		if c := host[i]; c != '.' && (c < '0' || c > '9') {
 			return false
 		}
 	}
