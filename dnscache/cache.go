@@ -587,7 +587,6 @@ func (c *Cache) fallbackNow(host string, f fam, err error) famResult {
 func (c *Cache) combine(host string, m mask, res [2]famResult) ([]netip.Addr, *entry, error) {
 	var (
 		addrs  []netip.Addr
-		n      int
 		err    error
 		cached bool
 		stale  bool
@@ -599,7 +598,6 @@ func (c *Cache) combine(host string, m mask, res [2]famResult) ([]netip.Addr, *e
 		r := res[f]
 		stale = stale || (r.stale && len(r.addrs) > 0)
 		if len(r.addrs) > 0 {
-			n++
 			if addrs == nil {
 				addrs = r.addrs
 			} else {
