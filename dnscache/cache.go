@@ -38,11 +38,12 @@ func (m mask) has(f fam) bool { return m&(1<<f) != 0 }
 // Cache is a caching resolver and dialer. Its methods are safe for
 // concurrent use. Create it with New and stop it with Close.
 type Cache struct {
-	cfg      Config
-	now      func() time.Time // the clock; tests set a fake one
-	coarse   *coarseClock     // nil with a fake clock
-	resolver *net.Resolver
-	dial     func(ctx context.Context, network, address string) (net.Conn, error)
+	cfg              Config
+	now              func() time.Time // the clock; tests set a fake one
+	coarse           *coarseClock     // nil with a fake clock
+	resolver         *net.Resolver
+	fallbackResolver *net.Resolver // nil: none
+	dial             func(ctx context.Context, network, address string) (net.Conn, error)
 
 	ttl, staleLimit, negTTL, refreshAhead time.Duration
 	responseTimeout, lookupTimeout        time.Duration
@@ -169,6 +170,9 @@ func newCache(cfg Config, now func() time.Time) *Cache {
 		c.familyMask = mask6
 	default:
 		c.familyMask = maskBoth
+	}
+	if cfg.Fallback != nil {
+		c.fallbackResolver = closingResolver(cfg.Fallback)
 	}
 	c.table.Store(&map[string]*entry{})
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -645,9 +649,11 @@ func (c *Cache) startLocked(k flightKey, refresh *atomic.Bool) *flight {
 // LookupTimeout and Close.
 func (c *Cache) query(k flightKey, fl *flight) {
 	defer c.wg.Done()
-	ctx, cancel := context.WithTimeout(c.ctx, c.lookupTimeout)
-	addrs, err := c.resolver.LookupNetIP(ctx, famNetwork[k.f], k.host)
-	cancel()
+	addrs, err := c.ask(c.resolver, k)
+	if err != nil && !isNotFound(err) && c.fallbackResolver != nil && c.ctx.Err() == nil {
+		c.logDebug("dnscache: asking the fallback resolver", "host", k.host, "network", famNetwork[k.f], "err", err)
+		addrs, err = c.ask(c.fallbackResolver, k)
+	}
 	if err == nil {
 		addrs = clean(addrs, k.f)
 		if len(addrs) == 0 {
@@ -676,6 +682,12 @@ func (c *Cache) query(k flightKey, fl *flight) {
 	}
 	fl.addrs, fl.err = addrs, err
 	close(fl.done)
+}
+
+func (c *Cache) ask(r *net.Resolver, k flightKey) ([]netip.Addr, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, c.lookupTimeout)
+	defer cancel()
+	return r.LookupNetIP(ctx, famNetwork[k.f], k.host)
 }
 
 // clean unmaps addresses, keeps those of family f and drops duplicates.

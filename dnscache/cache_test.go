@@ -261,6 +261,31 @@ func TestFailureIsRememberedWithoutStaleAnswer(t *testing.T) {
 	assert.EqualValues(t, 3, c.Stats().Errors)
 }
 
+func TestFallbackResolver(t *testing.T) {
+	broken := newDNSServer(t)
+	broken.setSilent(true)
+	good := newDNSServer(t)
+	good.set("api.test", "127.0.0.1")
+	c := newCache(Config{
+		Resolver: broken.resolver(), Fallback: good.resolver(),
+		Family: FamilyIPv4, LookupTimeout: 300 * time.Millisecond,
+	}, newFakeClock().Now)
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+
+	got, err := c.LookupNetIP(t.Context(), "ip", "api.test")
+	require.NoError(t, err)
+	assert.Equal(t, addrs("127.0.0.1"), got)
+	assert.Equal(t, 1, good.count("api.test", "A"))
+
+	// "No such host" is an answer: the fallback is not asked.
+	_, err = c.LookupNetIP(t.Context(), "ip", "gone.test")
+	require.Error(t, err)
+	broken.setSilent(false)
+	_, err = c.LookupNetIP(t.Context(), "ip", "gone2.test")
+	require.Error(t, err)
+	assert.Zero(t, good.count("gone2.test", "A"))
+}
+
 func TestMissingFamilyIsAnAnswer(t *testing.T) {
 	srv := newDNSServer(t)
 	srv.set("v4only.test", "127.0.0.1")
