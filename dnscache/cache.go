@@ -461,21 +461,23 @@ func (c *Cache) lookupSlow(ctx context.Context, host string, m mask, now time.Ti
 
 // wait waits for the queries in fls and fills res: with each answer as it
 // comes, with a stale answer once the response timer of a family that has
-// one runs out or ctx ends, and with nothing for a family still pending a
-// response timer after the other gave addresses. It returns an error only
-// when ctx ends and there is nothing to answer with.
+// one runs out or ctx ends, and with nothing for a family whose query has
+// been pending a response timer while the other family's addresses were
+// fresh in the cache. It returns an error only when ctx ends and there is
+// nothing to answer with.
 //
 // That last bound is RFC 8305's resolution delay, stretched from its 50 ms
-// to the response timer because a cache's answer is all a dial gets: it
-// keeps a network that drops AAAA questions from costing each cold lookup
-// LookupTimeout, and the late family's answer still fills the cache.
+// to the response timer: on a network that drops AAAA questions, the
+// cached A answer is not held up for LookupTimeout each time the AAAA
+// failure is forgotten, and the late answer still fills the cache. When
+// both families are asked together, both are waited for, since one family
+// may just be slower to be scheduled under load.
 func (c *Cache) wait(ctx context.Context, host string, res *[2]famResult, fls [2]*flight, canStale [2]bool) error {
 	var (
 		done    [2]<-chan struct{}
 		timeout [2]<-chan time.Time
 		delay   <-chan time.Time
 		pending int
-		haveAt  time.Time // when a query of this lookup gave addresses
 	)
 	for f := fam4; f <= fam6; f++ {
 		fl := fls[f]
@@ -496,26 +498,20 @@ func (c *Cache) wait(ctx context.Context, host string, res *[2]famResult, fls [2
 		res[f] = r
 		done[f], timeout[f] = nil, nil
 		pending--
-		if len(r.addrs) > 0 && haveAt.IsZero() {
-			haveAt = time.Now()
-		}
 	}
 	have := func() bool { return len(res[fam4].addrs) > 0 || len(res[fam6].addrs) > 0 }
-	for pending > 0 {
-		if delay == nil && have() {
-			// From the later of the other family's answer and the start
-			// of the pending query: lookups joining a query that has
-			// been pending long do not wait again.
-			from := haveAt
-			for f := fam4; f <= fam6; f++ {
-				if done[f] != nil && fls[f].started.After(from) {
-					from = fls[f].started
-				}
+	if pending == 1 && have() {
+		// From the start of the pending query, so that lookups joining
+		// one pending long do not wait again.
+		for f := fam4; f <= fam6; f++ {
+			if done[f] != nil {
+				t := time.NewTimer(c.responseTimeout - time.Since(fls[f].started))
+				defer t.Stop()
+				delay = t.C
 			}
-			t := time.NewTimer(c.responseTimeout - time.Since(from))
-			defer t.Stop()
-			delay = t.C
 		}
+	}
+	for pending > 0 {
 		var f fam
 		select {
 		case <-done[fam4]:
