@@ -384,7 +384,10 @@ func (c *Cache) noteHit(e *entry, s *snapshot, m mask, now time.Time) mask {
 		if h < c.popular {
 			h = e.hits[f].Add(1)
 		}
-		if c.refreshAhead > 0 && h >= c.popular && !now.Before(s.fam[f].refreshAt) && !e.refreshing[f].Load() {
+		// A failed refresh is not retried while its failure is remembered,
+		// or every hit in the window would ask the upstream again.
+		if fs := &s.fam[f]; c.refreshAhead > 0 && h >= c.popular && !now.Before(fs.refreshAt) &&
+			!now.Before(fs.failedUntil) && !e.refreshing[f].Load() {
 			due |= 1 << f
 		}
 	}
@@ -862,7 +865,7 @@ func (c *Cache) sweep(now time.Time) {
 				keep = true
 			}
 			if c.refreshAhead > 0 && fs.stored && e.hits[f].Load() >= c.popular &&
-				now.Before(fs.expires) && !now.Before(fs.refreshAt) {
+				now.Before(fs.expires) && !now.Before(fs.refreshAt) && !now.Before(fs.failedUntil) {
 				m |= 1 << f
 			}
 		}

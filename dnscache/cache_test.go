@@ -26,6 +26,16 @@ func newTestCache(t *testing.T, srv *dnsServer, clk *fakeClock, cfg Config) *Cac
 	return c
 }
 
+// refreshingAny reports whether a background refresh of c is running.
+func refreshingAny(c *Cache) bool {
+	for _, e := range *c.table.Load() {
+		if e.refreshing[fam4].Load() || e.refreshing[fam6].Load() {
+			return true
+		}
+	}
+	return false
+}
+
 func addrs(ss ...string) []netip.Addr {
 	out := make([]netip.Addr, len(ss))
 	for i, s := range ss {
@@ -393,6 +403,35 @@ func TestRefreshTriggeredByAHit(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return srv.count("hit.test", "A") == 2 }, 10*time.Second, 5*time.Millisecond)
 	require.Eventually(t, func() bool { return c.Stats().Refreshes == 1 }, 10*time.Second, 5*time.Millisecond)
+}
+
+func TestFailedRefreshIsNotRetriedAtEachHit(t *testing.T) {
+	srv := newDNSServer(t)
+	srv.set("flaky.test", "127.0.0.1")
+	clk := newFakeClock()
+	c := newTestCache(t, srv, clk, Config{TTL: time.Hour, RefreshAhead: time.Minute, PopularHits: 1, NegativeTTL: 30 * time.Second, Family: FamilyIPv4})
+	_, err := c.LookupNetIP(t.Context(), "ip", "flaky.test")
+	require.NoError(t, err)
+	srv.setServfail(true)
+	clk.Advance(59*time.Minute + 10*time.Second)
+	_, err = c.LookupNetIP(t.Context(), "ip", "flaky.test")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return c.Stats().Refreshes == 1 && !refreshingAny(c) }, 10*time.Second, 5*time.Millisecond)
+
+	for range 20 {
+		got, err := c.LookupNetIP(t.Context(), "ip", "flaky.test")
+		require.NoError(t, err)
+		assert.Equal(t, addrs("127.0.0.1"), got, "the answer is still fresh")
+	}
+	c.sweep(clk.Now())
+	assert.EqualValues(t, 1, c.Stats().Refreshes)
+	assert.EqualValues(t, 2, c.Stats().UpstreamQueries)
+
+	// After the negative TTL the refresh is tried again.
+	clk.Advance(31 * time.Second)
+	_, err = c.LookupNetIP(t.Context(), "ip", "flaky.test")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return c.Stats().Refreshes == 2 }, 10*time.Second, 5*time.Millisecond)
 }
 
 func TestLeastRecentlyUsedIsEvicted(t *testing.T) {
