@@ -73,7 +73,13 @@ type Cache struct {
 	prefer4  atomic.Bool   // the last Happy Eyeballs race was won by IPv4
 	dialNext atomic.Uint32 // rotation for hosts without an entry
 
-	hits, misses, queries, stale, refreshes, errs, evictions atomic.Int64
+	// hits is written by every cached lookup: padding keeps it off the
+	// cache lines of the fields those lookups read (table, tick), which
+	// would otherwise bounce between cores.
+	_                                                  [64]byte
+	hits                                               atomic.Int64
+	_                                                  [56]byte
+	misses, queries, stale, refreshes, errs, evictions atomic.Int64
 }
 
 // entry is the cached state of one host.
