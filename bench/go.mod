@@ -1,11 +1,10 @@
 module github.com/llmhttp/llmhttp/bench
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/failsafe-go/failsafe-go v0.9.8
 	github.com/hashicorp/go-retryablehttp v0.7.8
-	github.com/llmhttp/llmhttp v0.0.0
 	github.com/llmhttp/llmhttp v0.0.0
 	github.com/miekg/dns v1.1.73
 	github.com/rs/dnscache v0.0.0-20230804202142-fc85eb664529
@@ -17,9 +16,10 @@ require (
 	github.com/bits-and-blooms/bitset v1.24.4 // indirect
 	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
 	github.com/influxdata/tdigest v0.0.1 // indirect
-	golang.org/x/net v0.57.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 )
 
 replace github.com/llmhttp/llmhttp => ../
