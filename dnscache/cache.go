@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,11 +38,12 @@ func (m mask) has(f fam) bool { return m&(1<<f) != 0 }
 // Cache is a caching resolver and dialer. Its methods are safe for
 // concurrent use. Create it with New and stop it with Close.
 type Cache struct {
-	cfg      Config
-	now      func() time.Time // the clock; tests set a fake one
-	coarse   *coarseClock     // nil with a fake clock
-	resolver *net.Resolver
-	dial     func(ctx context.Context, network, address string) (net.Conn, error)
+	cfg              Config
+	now              func() time.Time // the clock; tests set a fake one
+	coarse           *coarseClock     // nil with a fake clock
+	resolver         *net.Resolver
+	fallbackResolver *net.Resolver // nil: none
+	dial             func(ctx context.Context, network, address string) (net.Conn, error)
 
 	ttl, staleLimit, negTTL, refreshAhead time.Duration
 	responseTimeout, lookupTimeout        time.Duration
@@ -58,41 +60,56 @@ type Cache struct {
 
 	refreshSem chan struct{} // one token per running background refresh
 
-	mu      sync.RWMutex
+	// table is read without a lock: the hot path is two atomic loads and a
+	// map lookup. Writers, serialised by mu, replace it with a copy when a
+	// host is added or dropped; answers change through entry.snap.
+	table atomic.Pointer[map[string]*entry]
+
+	mu      sync.Mutex // serialises writers; guards closed and flights
 	closed  bool
-	entries map[string]*entry
 	flights map[flightKey]*flight
 
 	tick     atomic.Uint64 // LRU clock: bumped on use, never the wall clock
 	prefer4  atomic.Bool   // the last Happy Eyeballs race was won by IPv4
 	dialNext atomic.Uint32 // rotation for hosts without an entry
 
-	hits, misses, queries, stale, refreshes, errs, evictions atomic.Int64
+	// hits is written by every cached lookup: padding keeps it off the
+	// cache lines of the fields those lookups read (table, tick), which
+	// would otherwise bounce between cores.
+	_                                                  [64]byte
+	hits                                               atomic.Int64
+	_                                                  [56]byte
+	misses, queries, stale, refreshes, errs, evictions atomic.Int64
 }
 
-// entry is the cached state of one host. Its fields other than the atomics
-// are guarded by Cache.mu; the address slices are never modified once
-// stored, so they are handed to callers as they are.
+// entry is the cached state of one host.
 type entry struct {
 	host string
-	fam  [2]famState
-	all  []netip.Addr // fam6 then fam4 addresses, rebuilt on every store
+	snap atomic.Pointer[snapshot] // replaced whole, under Cache.mu
 
-	used  atomic.Uint64 // Cache.tick at the last use
-	dials atomic.Uint32 // rotation counter for DialContext
+	hits       [2]atomic.Int64 // cache hits per family since its answer was stored, counted up to Cache.popular
+	refreshing [2]atomic.Bool
+	used       atomic.Uint64 // Cache.tick at the last use
+	dials      atomic.Uint32 // rotation counter for DialContext
+}
+
+// snapshot is what an entry knows at one moment. It is never modified once
+// stored, nor are its address slices, so they are handed to callers as
+// they are.
+type snapshot struct {
+	fam [2]famState
+	all []netip.Addr // fam6 then fam4 addresses
 }
 
 type famState struct {
-	stored   bool         // an answer (possibly "no such host") was stored
-	addrs    []netip.Addr // the last good answer; nil with notFound
-	notFound error        // the upstream said there are no such addresses
-	expires  time.Time    // the stored answer is fresh until then
+	stored    bool         // an answer (possibly "no such host") was stored
+	addrs     []netip.Addr // the last good answer; nil with notFound
+	notFound  error        // the upstream said there are no such addresses
+	expires   time.Time    // the stored answer is fresh until then
+	refreshAt time.Time    // a popular answer is refreshed from then on
 
 	failErr     error     // the last upstream failure
 	failedUntil time.Time // ...remembered until then (negative caching)
-
-	hits       atomic.Int64 // cache hits since stored, counted up to Cache.popular
-	refreshing atomic.Bool
 }
 
 type flightKey struct {
@@ -150,7 +167,6 @@ func newCache(cfg Config, now func() time.Time) *Cache {
 		popular:         cfg.popularHits(),
 		maxEntries:      cfg.maxEntries(),
 		refreshSem:      make(chan struct{}, cfg.maxRefreshes()),
-		entries:         make(map[string]*entry),
 		flights:         make(map[flightKey]*flight),
 	}
 	switch cfg.Family {
@@ -161,6 +177,10 @@ func newCache(cfg Config, now func() time.Time) *Cache {
 	default:
 		c.familyMask = maskBoth
 	}
+	if cfg.Fallback != nil {
+		c.fallbackResolver = closingResolver(cfg.Fallback)
+	}
+	c.table.Store(&map[string]*entry{})
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if now == nil {
 		c.now = time.Now
@@ -217,9 +237,7 @@ func (c *Cache) Close() error {
 
 // Stats returns the counters.
 func (c *Cache) Stats() Stats {
-	c.mu.RLock()
-	n := len(c.entries)
-	c.mu.RUnlock()
+	n := len(*c.table.Load())
 	return Stats{
 		Hits:            c.hits.Load(),
 		Misses:          c.misses.Load(),
@@ -249,7 +267,8 @@ func (c *Cache) LookupNetIP(ctx context.Context, network, host string) ([]netip.
 	return addrs, err
 }
 
-// Prewarm looks up each host (a name, or host:port) in parallel so that the
+// Prewarm looks up each host (a name, host:port, or a base URL such as
+// "https://api.openai.com/v1") in parallel so that the
 // first calls to them find their answers cached: the reference's DNS
 // pre-resolution, meant for the API hosts a client is configured with. It
 // returns the failures joined, each a *LookupError naming its host.
@@ -257,15 +276,26 @@ func (c *Cache) Prewarm(ctx context.Context, hosts ...string) error {
 	errs := make([]error, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
-		if host, _, err := net.SplitHostPort(h); err == nil {
-			h = host
-		}
+		h = hostOf(h)
 		wg.Go(func() {
 			_, errs[i] = c.LookupNetIP(ctx, "ip", h)
 		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// hostOf returns the host name in a name, host:port or URL.
+func hostOf(s string) string {
+	if strings.Contains(s, "://") {
+		if u, err := url.Parse(s); err == nil {
+			return u.Hostname()
+		}
+	}
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		return host
+	}
+	return s
 }
 
 func (c *Cache) networkMask(network string) (mask, bool) {
@@ -298,11 +328,10 @@ func (c *Cache) lookup(ctx context.Context, network, host string) ([]netip.Addr,
 	}
 
 	now := c.fastNow()
-	c.mu.RLock()
-	if e := c.entries[host]; e != nil {
-		if addrs := e.fresh(m, now); addrs != nil {
-			refresh := c.noteHit(e, m, now)
-			c.mu.RUnlock()
+	if e := (*c.table.Load())[host]; e != nil {
+		s := e.snap.Load()
+		if addrs := s.fresh(m, now); addrs != nil {
+			refresh := c.noteHit(e, s, m, now)
 			c.hits.Add(1)
 			if refresh != 0 {
 				c.refresh(e, refresh)
@@ -310,7 +339,6 @@ func (c *Cache) lookup(ctx context.Context, network, host string) ([]netip.Addr,
 			return addrs, e, nil
 		}
 	}
-	c.mu.RUnlock()
 	return c.lookupSlow(ctx, host, m, now)
 }
 
@@ -324,10 +352,10 @@ func (c *Cache) fastNow() time.Time {
 
 // fresh returns the cached addresses for the families in m when all of them
 // are fresh and there is at least one address, else nil.
-func (e *entry) fresh(m mask, now time.Time) []netip.Addr {
+func (s *snapshot) fresh(m mask, now time.Time) []netip.Addr {
 	for f := fam4; f <= fam6; f++ {
 		if m.has(f) {
-			fs := &e.fam[f]
+			fs := &s.fam[f]
 			if !fs.stored || !now.Before(fs.expires) {
 				return nil
 			}
@@ -335,19 +363,19 @@ func (e *entry) fresh(m mask, now time.Time) []netip.Addr {
 	}
 	switch m {
 	case mask4:
-		return e.fam[fam4].addrs
+		return s.fam[fam4].addrs
 	case mask6:
-		return e.fam[fam6].addrs
+		return s.fam[fam6].addrs
 	}
-	if len(e.all) == 0 {
+	if len(s.all) == 0 {
 		return nil
 	}
-	return e.all
+	return s.all
 }
 
 // noteHit records a hit on the families in m of e and returns those due a
-// background refresh. c.mu is held for reading.
-func (c *Cache) noteHit(e *entry, m mask, now time.Time) mask {
+// background refresh; s is e's snapshot.
+func (c *Cache) noteHit(e *entry, s *snapshot, m mask, now time.Time) mask {
 	// Touch without writing when e is already the most recent: a hot host
 	// then costs no contended write.
 	if t := c.tick.Load(); e.used.Load() != t {
@@ -358,464 +386,18 @@ func (c *Cache) noteHit(e *entry, m mask, now time.Time) mask {
 		if !m.has(f) {
 			continue
 		}
-		fs := &e.fam[f]
-		h := fs.hits.Load()
+		h := e.hits[f].Load()
 		if h < c.popular {
-			h = fs.hits.Add(1)
+			h = e.hits[f].Add(1)
 		}
-		if c.refreshAhead > 0 && h >= c.popular && !now.Before(fs.expires.Add(-c.refreshAhead)) && !fs.refreshing.Load() {
+		// A failed refresh is not retried while its failure is remembered,
+		// or every hit in the window would ask the upstream again.
+		if fs := &s.fam[f]; c.refreshAhead > 0 && h >= c.popular && !now.Before(fs.refreshAt) &&
+			!now.Before(fs.failedUntil) && !e.refreshing[f].Load() {
 			due |= 1 << f
 		}
 	}
 	return due
-}
-
-// famResult is what one family contributes to a lookup.
-type famResult struct {
-	addrs  []netip.Addr
-	err    error
-	stale  bool
-	cached bool // err was remembered, not just returned by the upstream
-}
-
-func (c *Cache) lookupSlow(ctx context.Context, host string, m mask, now time.Time) ([]netip.Addr, *entry, error) {
-	var (
-		res      [2]famResult
-		fls      [2]*flight
-		canStale [2]bool
-		waited   bool
-	)
-	c.mu.Lock()
-	e := c.entries[host]
-	for f := fam4; f <= fam6; f++ {
-		if !m.has(f) {
-			continue
-		}
-		var fs *famState
-		if e != nil {
-			fs = &e.fam[f]
-		}
-		switch {
-		case fs != nil && fs.stored && now.Before(fs.expires):
-			res[f] = famResult{addrs: fs.addrs, err: fs.notFound, cached: fs.notFound != nil}
-		case fs != nil && now.Before(fs.failedUntil):
-			res[f] = c.fallback(fs, now, fs.failErr)
-			res[f].cached = true
-		default:
-			waited = true
-			fl := c.flights[flightKey{host, f}]
-			if fl == nil {
-				fl = c.startLocked(flightKey{host, f}, nil)
-			}
-			if fl == nil { // closed
-				res[f] = c.fallback(fs, now, ErrClosed)
-				continue
-			}
-			fls[f] = fl
-			canStale[f] = c.canStale(fs, now)
-		}
-	}
-	if e != nil {
-		if t := c.tick.Load(); e.used.Load() != t {
-			e.used.Store(c.tick.Add(1))
-		}
-	}
-	c.mu.Unlock()
-	if waited {
-		c.misses.Add(1)
-	} else {
-		c.hits.Add(1)
-	}
-
-	for f := fam4; f <= fam6; f++ {
-		fl := fls[f]
-		if fl == nil {
-			continue
-		}
-		var timeout <-chan time.Time
-		if canStale[f] {
-			// The response timer runs from the start of the query, so
-			// a lookup joining a slow query waits only what is left of it.
-			t := time.NewTimer(c.responseTimeout - time.Since(fl.started))
-			defer t.Stop()
-			timeout = t.C
-		}
-		select {
-		case <-fl.done:
-			if fl.err == nil || isNotFound(fl.err) {
-				res[f] = famResult{addrs: fl.addrs, err: fl.err}
-				continue
-			}
-			res[f] = c.fallbackNow(host, f, fl.err)
-		case <-timeout:
-			res[f] = c.fallbackNow(host, f, errSlow)
-		case <-ctx.Done():
-			c.errs.Add(1)
-			return nil, nil, &LookupError{Host: host, Err: ctx.Err()}
-		}
-	}
-	return c.combine(host, m, res)
-}
-
-// errSlow stands for an upstream that did not answer within the response
-// timer; it is never returned, since a stale answer is served instead.
-var errSlow = errors.New("upstream slow")
-
-// canStale reports whether fs has an expired answer that may still be
-// served at now. c.mu is held.
-func (c *Cache) canStale(fs *famState, now time.Time) bool {
-	return fs != nil && fs.stored && len(fs.addrs) > 0 && c.staleLimit > 0 &&
-		now.Before(fs.expires.Add(c.staleLimit))
-}
-
-// fallback answers for a family whose upstream failed with err: the stale
-// answer if there is one, else err. c.mu is held.
-func (c *Cache) fallback(fs *famState, now time.Time, err error) famResult {
-	if c.canStale(fs, now) {
-		return famResult{addrs: fs.addrs, stale: true}
-	}
-	return famResult{err: err}
-}
-
-func (c *Cache) fallbackNow(host string, f fam, err error) famResult {
-	now := c.now()
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	var fs *famState
-	if e := c.entries[host]; e != nil {
-		fs = &e.fam[f]
-	}
-	if err == errSlow && !c.canStale(fs, now) {
-		// The stale answer went away (evicted) while we waited.
-		return famResult{err: context.DeadlineExceeded}
-	}
-	return c.fallback(fs, now, err)
-}
-
-// combine merges the families' results into one answer.
-func (c *Cache) combine(host string, m mask, res [2]famResult) ([]netip.Addr, *entry, error) {
-	var (
-		addrs  []netip.Addr
-		n      int
-		err    error
-		cached bool
-		stale  bool
-	)
-	for _, f := range [2]fam{fam6, fam4} {
-		if !m.has(f) {
-			continue
-		}
-		r := res[f]
-		stale = stale || (r.stale && len(r.addrs) > 0)
-		if len(r.addrs) > 0 {
-			n++
-			if addrs == nil {
-				addrs = r.addrs
-			} else {
-				addrs = append(append(make([]netip.Addr, 0, len(addrs)+len(r.addrs)), addrs...), r.addrs...)
-			}
-			continue
-		}
-		// Prefer a real failure to "not found" when neither family
-		// answered: the failure is what the caller can act on.
-		if r.err != nil && (err == nil || (isNotFound(err) && !isNotFound(r.err))) {
-			err, cached = r.err, r.cached
-		}
-	}
-	if stale && addrs != nil {
-		c.stale.Add(1)
-		c.logDebug("dnscache: serving stale answer", "host", host)
-	}
-	if addrs != nil {
-		c.mu.RLock()
-		e := c.entries[host]
-		c.mu.RUnlock()
-		return addrs, e, nil
-	}
-	if err == nil {
-		err = &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
-	}
-	c.errs.Add(1)
-	return nil, nil, &LookupError{Host: host, Cached: cached, Err: err}
-}
-
-// startLocked starts an upstream query for k. c.mu is held for writing.
-// It returns nil after Close.
-func (c *Cache) startLocked(k flightKey, refresh *atomic.Bool) *flight {
-	if c.closed {
-		return nil
-	}
-	fl := &flight{done: make(chan struct{}), started: time.Now(), refresh: refresh}
-	c.flights[k] = fl
-	c.queries.Add(1)
-	c.wg.Add(1)
-	go c.query(k, fl)
-	return fl
-}
-
-// query asks the upstream for one family of one host and stores the
-// answer. Its context is the Cache's, not a caller's: a caller who gives up
-// leaves the query running for the others and for the cache, bounded by
-// LookupTimeout and Close.
-func (c *Cache) query(k flightKey, fl *flight) {
-	defer c.wg.Done()
-	ctx, cancel := context.WithTimeout(c.ctx, c.lookupTimeout)
-	addrs, err := c.resolver.LookupNetIP(ctx, famNetwork[k.f], k.host)
-	cancel()
-	if err == nil {
-		addrs = clean(addrs, k.f)
-		if len(addrs) == 0 {
-			err = &net.DNSError{Err: "no such host", Name: k.host, IsNotFound: true}
-		}
-	}
-	if err != nil {
-		addrs = nil
-		if c.ctx.Err() != nil {
-			err = ErrClosed
-		}
-		c.logDebug("dnscache: upstream query failed", "host", k.host, "network", famNetwork[k.f], "err", err)
-	}
-	now := c.now()
-
-	c.mu.Lock()
-	delete(c.flights, k)
-	if !errors.Is(err, ErrClosed) {
-		c.storeLocked(k, addrs, err, now)
-	}
-	c.mu.Unlock()
-
-	if fl.refresh != nil {
-		fl.refresh.Store(false)
-		<-c.refreshSem
-	}
-	fl.addrs, fl.err = addrs, err
-	close(fl.done)
-}
-
-// clean unmaps addresses, keeps those of family f and drops duplicates.
-func clean(addrs []netip.Addr, f fam) []netip.Addr {
-	out := make([]netip.Addr, 0, len(addrs))
-	for _, a := range addrs {
-		a = a.Unmap()
-		if a.Is4() != (f == fam4) {
-			continue
-		}
-		dup := false
-		for _, b := range out {
-			if a == b {
-				dup = true
-				break
-			}
-		}
-		if !dup {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-// storeLocked records an upstream answer. c.mu is held for writing.
-func (c *Cache) storeLocked(k flightKey, addrs []netip.Addr, err error, now time.Time) {
-	e := c.entries[k.host]
-	if e == nil {
-		e = &entry{host: k.host}
-		e.used.Store(c.tick.Add(1))
-		c.entries[k.host] = e
-		c.evictLocked()
-	}
-	fs := &e.fam[k.f]
-	other := &e.fam[1-k.f]
-	switch {
-	case err == nil:
-		fs.stored, fs.addrs, fs.notFound = true, addrs, nil
-		fs.expires = now.Add(c.ttl)
-		fs.failErr, fs.failedUntil = nil, time.Time{}
-		fs.hits.Store(0)
-		// A name that exists but lacks the other family is an answer,
-		// not a failure: keep it as long as this one, so a host without
-		// AAAA does not cost a query every NegativeTTL.
-		if other.stored && other.notFound != nil && other.expires.Before(fs.expires) {
-			other.expires = fs.expires
-		}
-	case isNotFound(err):
-		// RFC 8767: "no such name" is an answer; it replaces a stale one.
-		fs.stored, fs.addrs, fs.notFound = true, nil, err
-		fs.failErr, fs.failedUntil = nil, time.Time{}
-		fs.hits.Store(0)
-		if other.stored && len(other.addrs) > 0 {
-			fs.expires = now.Add(c.ttl)
-		} else {
-			fs.expires = now.Add(c.negTTL)
-		}
-	default:
-		fs.failErr = err
-		fs.failedUntil = now.Add(c.negTTL)
-	}
-	e.all = e.all[:0:0]
-	if n := len(e.fam[fam6].addrs) + len(e.fam[fam4].addrs); n > 0 {
-		e.all = make([]netip.Addr, 0, n)
-		e.all = append(append(e.all, e.fam[fam6].addrs...), e.fam[fam4].addrs...)
-	}
-}
-
-// evictLocked drops least recently used hosts until the cache fits. The
-// scan is linear, but it runs only when an upstream answer adds a host to a
-// full cache, next to which it is cheap.
-func (c *Cache) evictLocked() {
-	for len(c.entries) > c.maxEntries {
-		var victim *entry
-		for _, e := range c.entries {
-			if victim == nil || e.used.Load() < victim.used.Load() {
-				victim = e
-			}
-		}
-		delete(c.entries, victim.host)
-		c.evictions.Add(1)
-		c.logDebug("dnscache: evicted", "host", victim.host)
-	}
-}
-
-// refresh starts background queries for the families in due of e, within
-// the bound on concurrent refreshes.
-func (c *Cache) refresh(e *entry, due mask) {
-	for f := fam4; f <= fam6; f++ {
-		if !due.has(f) {
-			continue
-		}
-		fs := &e.fam[f]
-		if !fs.refreshing.CompareAndSwap(false, true) {
-			continue
-		}
-		select {
-		case c.refreshSem <- struct{}{}:
-		default:
-			fs.refreshing.Store(false)
-			continue
-		}
-		c.mu.Lock()
-		k := flightKey{e.host, f}
-		started := false
-		if c.entries[e.host] == e && c.flights[k] == nil {
-			started = c.startLocked(k, &fs.refreshing) != nil
-		}
-		c.mu.Unlock()
-		if started {
-			c.refreshes.Add(1)
-		} else {
-			fs.refreshing.Store(false)
-			<-c.refreshSem
-		}
-	}
-}
-
-func (c *Cache) sweepInterval() time.Duration {
-	// Real time, whatever the clock: the sweeper must notice a refresh
-	// window well inside it, and needs no finer grain than a second.
-	if c.refreshAhead == 0 {
-		return time.Second
-	}
-	return min(max(c.refreshAhead/2, 50*time.Millisecond), time.Second)
-}
-
-func (c *Cache) sweepLoop(every time.Duration) {
-	defer c.wg.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-			c.sweep(c.now())
-		}
-	}
-}
-
-// sweep refreshes popular answers about to expire and forgets hosts with
-// nothing left worth serving.
-func (c *Cache) sweep(now time.Time) {
-	type due struct {
-		e *entry
-		m mask
-	}
-	var refresh []due
-	c.mu.Lock()
-	for host, e := range c.entries {
-		keep := false
-		var m mask
-		for f := fam4; f <= fam6; f++ {
-			fs := &e.fam[f]
-			if (fs.stored && now.Before(fs.expires)) || c.canStale(fs, now) ||
-				now.Before(fs.failedUntil) || c.flights[flightKey{host, f}] != nil {
-				keep = true
-			}
-			if c.refreshAhead > 0 && fs.stored && fs.hits.Load() >= c.popular &&
-				now.Before(fs.expires) && !now.Before(fs.expires.Add(-c.refreshAhead)) {
-				m |= 1 << f
-			}
-		}
-		if !keep {
-			delete(c.entries, host)
-			continue
-		}
-		if m != 0 {
-			refresh = append(refresh, due{e, m})
-		}
-	}
-	c.mu.Unlock()
-	for _, d := range refresh {
-		c.refresh(d.e, d.m)
-	}
-}
-
-// bypass answers IP literals and localhost without the cache.
-func bypass(m mask, host string) ([]netip.Addr, bool, error) {
-	if host == "" {
-		return nil, true, &LookupError{Host: host, Err: &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}}
-	}
-	if looksLikeIP(host) {
-		if ip, err := netip.ParseAddr(host); err == nil {
-			ip = ip.Unmap()
-			if (ip.Is4() && !m.has(fam4)) || (ip.Is6() && !m.has(fam6)) {
-				return nil, true, &LookupError{Host: host, Err: ErrFamily}
-			}
-			return []netip.Addr{ip}, true, nil
-		}
-	}
-	if isLocalhost(host) {
-		// RFC 6761 section 6.3: localhost is the loopback, never asked of
-		// DNS. IPv4 first: local model servers (Ollama, llama.cpp) often
-		// listen on 127.0.0.1 alone.
-		var out []netip.Addr
-		if m.has(fam4) {
-			out = append(out, netip.AddrFrom4([4]byte{127, 0, 0, 1}))
-		}
-		if m.has(fam6) {
-			out = append(out, netip.IPv6Loopback())
-		}
-		return out, true, nil
-	}
-	return nil, false, nil
-}
-
-// looksLikeIP reports whether host may be an IP literal: IPv6 has a colon,
-// IPv4 only digits and dots. It spares names a failed netip.ParseAddr,
-// whose error allocates.
-func looksLikeIP(host string) bool {
-	for i := 0; i < len(host); i++ {
-		if c := host[i]; c == ':' {
-			return true
-		} else if c != '.' && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
-}
-
-func isLocalhost(host string) bool {
-	host = strings.TrimSuffix(host, ".")
-	return strings.EqualFold(host, "localhost") ||
-		(len(host) > len(".localhost") && strings.EqualFold(host[len(host)-len(".localhost"):], ".localhost"))
 }
 
 func (c *Cache) logDebug(msg string, args ...any) {

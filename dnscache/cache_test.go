@@ -26,6 +26,16 @@ func newTestCache(t *testing.T, srv *dnsServer, clk *fakeClock, cfg Config) *Cac
 	return c
 }
 
+// refreshingAny reports whether a background refresh of c is running.
+func refreshingAny(c *Cache) bool {
+	for _, e := range *c.table.Load() {
+		if e.refreshing[fam4].Load() || e.refreshing[fam6].Load() {
+			return true
+		}
+	}
+	return false
+}
+
 func addrs(ss ...string) []netip.Addr {
 	out := make([]netip.Addr, len(ss))
 	for i, s := range ss {
@@ -37,20 +47,31 @@ func addrs(ss ...string) []netip.Addr {
 func TestConcurrentColdLookupsShareOneQuery(t *testing.T) {
 	srv := newDNSServer(t)
 	srv.set("cold.test", "127.0.0.1", "::1")
-	c := newTestCache(t, srv, newFakeClock(), Config{LookupTimeout: time.Minute})
+	// A long response timer: lookups that come after the A answer was
+	// stored must wait for the held AAAA answer too, not answer A alone.
+	c := newTestCache(t, srv, newFakeClock(), Config{LookupTimeout: time.Minute, ResponseTimeout: time.Minute})
 	srv.hold()
 
 	const n = 10000
 	var wg sync.WaitGroup
 	results := make([][]netip.Addr, n)
 	errs := make([]error, n)
+	start := make(chan struct{})
 	for i := range n {
 		wg.Go(func() {
+			<-start
 			results[i], errs[i] = c.LookupNetIP(t.Context(), "ip", "cold.test")
 		})
 	}
-	// Every caller has joined the queries in flight before they are answered.
-	require.Eventually(t, func() bool { return c.Stats().Misses == n }, 30*time.Second, 5*time.Millisecond)
+	close(start)
+	// Hold the answers until every caller has joined the queries in flight,
+	// but for at most 3 s: the Go resolver resends a question after 5 s,
+	// which the server would count as a second query.
+	tick := time.NewTicker(5 * time.Millisecond)
+	for deadline := time.Now().Add(3 * time.Second); c.Stats().Misses < n && time.Now().Before(deadline); {
+		<-tick.C
+	}
+	tick.Stop()
 	srv.open()
 	wg.Wait()
 
@@ -62,7 +83,7 @@ func TestConcurrentColdLookupsShareOneQuery(t *testing.T) {
 	assert.Equal(t, 1, srv.count("cold.test", "AAAA"))
 	st := c.Stats()
 	assert.EqualValues(t, 2, st.UpstreamQueries)
-	assert.EqualValues(t, n, st.Misses)
+	assert.EqualValues(t, n, st.Misses+st.Hits)
 	assert.Zero(t, st.Errors)
 }
 
@@ -147,8 +168,8 @@ func TestStaleServing(t *testing.T) {
 
 			// Beyond the stale limit there is nothing to serve.
 			require.Eventually(t, func() bool {
-				c.mu.RLock()
-				defer c.mu.RUnlock()
+				c.mu.Lock()
+				defer c.mu.Unlock()
 				return len(c.flights) == 0
 			}, 10*time.Second, 5*time.Millisecond)
 			clk.Advance(2 * time.Hour)
@@ -160,6 +181,25 @@ func TestStaleServing(t *testing.T) {
 			assert.True(t, roundtripper.NotSent(err))
 		})
 	}
+}
+
+func TestStaleServedWhenTheCallerCannotWait(t *testing.T) {
+	srv := newDNSServer(t)
+	srv.set("hurry.test", "127.0.0.1")
+	clk := newFakeClock()
+	c := newTestCache(t, srv, clk, Config{TTL: time.Minute, Family: FamilyIPv4, LookupTimeout: 500 * time.Millisecond})
+	_, err := c.LookupNetIP(t.Context(), "ip", "hurry.test")
+	require.NoError(t, err)
+	srv.setSilent(true)
+	clk.Advance(2 * time.Minute)
+
+	// The caller's deadline comes before the 1.8 s response timer.
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	got, err := c.LookupNetIP(ctx, "ip", "hurry.test")
+	require.NoError(t, err)
+	assert.Equal(t, addrs("127.0.0.1"), got)
+	assert.EqualValues(t, 1, c.Stats().StaleServed)
 }
 
 func TestStaleServingDisabledWaitsForTheUpstream(t *testing.T) {
@@ -233,6 +273,31 @@ func TestFailureIsRememberedWithoutStaleAnswer(t *testing.T) {
 	assert.EqualValues(t, 3, c.Stats().Errors)
 }
 
+func TestFallbackResolver(t *testing.T) {
+	broken := newDNSServer(t)
+	broken.setSilent(true)
+	good := newDNSServer(t)
+	good.set("api.test", "127.0.0.1")
+	c := newCache(Config{
+		Resolver: broken.resolver(), Fallback: good.resolver(),
+		Family: FamilyIPv4, LookupTimeout: 300 * time.Millisecond,
+	}, newFakeClock().Now)
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+
+	got, err := c.LookupNetIP(t.Context(), "ip", "api.test")
+	require.NoError(t, err)
+	assert.Equal(t, addrs("127.0.0.1"), got)
+	assert.Equal(t, 1, good.count("api.test", "A"))
+
+	// "No such host" is an answer: the fallback is not asked.
+	_, err = c.LookupNetIP(t.Context(), "ip", "gone.test")
+	require.Error(t, err)
+	broken.setSilent(false)
+	_, err = c.LookupNetIP(t.Context(), "ip", "gone2.test")
+	require.Error(t, err)
+	assert.Zero(t, good.count("gone2.test", "A"))
+}
+
 func TestMissingFamilyIsAnAnswer(t *testing.T) {
 	srv := newDNSServer(t)
 	srv.set("v4only.test", "127.0.0.1")
@@ -253,6 +318,42 @@ func TestMissingFamilyIsAnAnswer(t *testing.T) {
 	var le *LookupError
 	require.ErrorAs(t, err, &le)
 	assert.True(t, le.IsNotFound())
+}
+
+func TestDroppedAAAADoesNotHoldUpCachedA(t *testing.T) {
+	srv := newDNSServer(t)
+	srv.set("noaaaa.test", "127.0.0.1", "::1")
+	srv.mu.Lock()
+	srv.dropAAAA = true
+	srv.mu.Unlock()
+	clk := newFakeClock()
+	c := newTestCache(t, srv, clk, Config{
+		TTL: time.Hour, NegativeTTL: time.Minute, RefreshAhead: -1,
+		LookupTimeout: 2 * time.Second, ResponseTimeout: 200 * time.Millisecond,
+	})
+
+	// Cold, both families are waited for: the AAAA query times out.
+	start := time.Now()
+	got, err := c.LookupNetIP(t.Context(), "ip", "noaaaa.test")
+	require.NoError(t, err)
+	assert.Equal(t, addrs("127.0.0.1"), got)
+	assert.GreaterOrEqual(t, time.Since(start), 2*time.Second)
+
+	// The AAAA failure is remembered: A answers at once.
+	start = time.Now()
+	_, err = c.LookupNetIP(t.Context(), "ip", "noaaaa.test")
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), time.Second)
+
+	// Once it is forgotten, the cached A waits for the new AAAA query
+	// only a response timer, not the lookup timeout.
+	clk.Advance(2 * time.Minute)
+	start = time.Now()
+	got, err = c.LookupNetIP(t.Context(), "ip", "noaaaa.test")
+	require.NoError(t, err)
+	assert.Equal(t, addrs("127.0.0.1"), got)
+	assert.Less(t, time.Since(start), 1500*time.Millisecond)
+	assert.EqualValues(t, 3, c.Stats().UpstreamQueries, "A once, AAAA twice")
 }
 
 func TestBackgroundRefreshOfPopularHosts(t *testing.T) {
@@ -302,6 +403,35 @@ func TestRefreshTriggeredByAHit(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return srv.count("hit.test", "A") == 2 }, 10*time.Second, 5*time.Millisecond)
 	require.Eventually(t, func() bool { return c.Stats().Refreshes == 1 }, 10*time.Second, 5*time.Millisecond)
+}
+
+func TestFailedRefreshIsNotRetriedAtEachHit(t *testing.T) {
+	srv := newDNSServer(t)
+	srv.set("flaky.test", "127.0.0.1")
+	clk := newFakeClock()
+	c := newTestCache(t, srv, clk, Config{TTL: time.Hour, RefreshAhead: time.Minute, PopularHits: 1, NegativeTTL: 30 * time.Second, Family: FamilyIPv4})
+	_, err := c.LookupNetIP(t.Context(), "ip", "flaky.test")
+	require.NoError(t, err)
+	srv.setServfail(true)
+	clk.Advance(59*time.Minute + 10*time.Second)
+	_, err = c.LookupNetIP(t.Context(), "ip", "flaky.test")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return c.Stats().Refreshes == 1 && !refreshingAny(c) }, 10*time.Second, 5*time.Millisecond)
+
+	for range 20 {
+		got, err := c.LookupNetIP(t.Context(), "ip", "flaky.test")
+		require.NoError(t, err)
+		assert.Equal(t, addrs("127.0.0.1"), got, "the answer is still fresh")
+	}
+	c.sweep(clk.Now())
+	assert.EqualValues(t, 1, c.Stats().Refreshes)
+	assert.EqualValues(t, 2, c.Stats().UpstreamQueries)
+
+	// After the negative TTL the refresh is tried again.
+	clk.Advance(31 * time.Second)
+	_, err = c.LookupNetIP(t.Context(), "ip", "flaky.test")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return c.Stats().Refreshes == 2 }, 10*time.Second, 5*time.Millisecond)
 }
 
 func TestLeastRecentlyUsedIsEvicted(t *testing.T) {
@@ -396,7 +526,7 @@ func TestPrewarm(t *testing.T) {
 	srv.set("api.anthropic.test", "127.0.0.2")
 	c := newTestCache(t, srv, newFakeClock(), Config{Family: FamilyIPv4})
 
-	err := c.Prewarm(t.Context(), "api.openai.test", "api.anthropic.test:443", "gone.test")
+	err := c.Prewarm(t.Context(), "https://api.openai.test/v1", "api.anthropic.test:443", "gone.test")
 	var le *LookupError
 	require.ErrorAs(t, err, &le)
 	assert.Equal(t, "gone.test", le.Host)
@@ -469,4 +599,52 @@ func TestClose(t *testing.T) {
 func TestLookupErrorText(t *testing.T) {
 	err := &LookupError{Host: "api.example.com", Cached: true, Err: errors.New("server misbehaving")}
 	assert.Equal(t, "dnscache: lookup api.example.com (cached failure): server misbehaving", err.Error())
+}
+
+func TestRefreshesAreBounded(t *testing.T) {
+	srv := newDNSServer(t)
+	hosts := []string{"h1.test", "h2.test", "h3.test"}
+	for _, h := range hosts {
+		srv.set(h, "127.0.0.1")
+	}
+	clk := newFakeClock()
+	c := newTestCache(t, srv, clk, Config{TTL: time.Minute, Family: FamilyIPv4, MaxRefreshes: 1, PopularHits: 1})
+	for _, h := range hosts {
+		for range 2 {
+			_, err := c.LookupNetIP(t.Context(), "ip", h)
+			require.NoError(t, err)
+		}
+	}
+	srv.hold() // refresh queries hang until the end of the test
+	clk.Advance(59 * time.Second)
+	c.sweep(clk.Now())
+	c.sweep(clk.Now())
+	require.Eventually(t, func() bool { return srv.total() == len(hosts)+1 }, 10*time.Second, 5*time.Millisecond)
+	assert.EqualValues(t, 1, c.Stats().Refreshes, "one refresh slot")
+
+	// Lookups of the hosts are still answered from the cache meanwhile.
+	for _, h := range hosts {
+		_, err := c.LookupNetIP(t.Context(), "ip", h)
+		require.NoError(t, err)
+	}
+	assert.EqualValues(t, len(hosts), c.Stats().Misses)
+}
+
+func TestSweepForgetsDeadEntries(t *testing.T) {
+	srv := newDNSServer(t)
+	srv.set("live.test", "127.0.0.1")
+	clk := newFakeClock()
+	c := newTestCache(t, srv, clk, Config{TTL: time.Minute, StaleLimit: time.Minute, NegativeTTL: time.Second, Family: FamilyIPv4})
+	_, err := c.LookupNetIP(t.Context(), "ip", "live.test")
+	require.NoError(t, err)
+	_, err = c.LookupNetIP(t.Context(), "ip", "dead.test")
+	require.Error(t, err)
+	require.Equal(t, 2, c.Stats().Entries)
+
+	clk.Advance(2 * time.Second)
+	c.sweep(clk.Now())
+	assert.Equal(t, 1, c.Stats().Entries, "the failure is forgotten")
+	clk.Advance(2 * time.Minute)
+	c.sweep(clk.Now())
+	assert.Equal(t, 0, c.Stats().Entries, "past TTL and stale limit nothing is left")
 }

@@ -70,6 +70,7 @@ func (k *coarseClock) run(stop <-chan struct{}) {
 			continue
 		}
 		idle = 0
+		t.Stop()
 		k.parked.Store(true)
 		// A reader may have read the clock between the Swap and the Store
 		// and gone away; it then wakes us next time, nothing is lost.

@@ -46,6 +46,12 @@ type Config struct {
 	// Resolver is the upstream. Nil means net.DefaultResolver.
 	Resolver *net.Resolver
 
+	// Fallback is asked when Resolver fails or times out (not when it
+	// says a name does not exist): the reference's "switch DNS" on a
+	// failed lookup, e.g. a public resolver behind a flaky local one. It
+	// gets a LookupTimeout of its own. Nil means none.
+	Fallback *net.Resolver
+
 	// Family chooses the address families to look up and dial. Zero
 	// (FamilyBoth) means IPv4 and IPv6.
 	Family Family

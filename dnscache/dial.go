@@ -127,10 +127,10 @@ type dialResult struct {
 // outlives the call.
 func (c *Cache) dialParallel(ctx context.Context, network, address string, primaries, fallbacks []netip.AddrPort) (net.Conn, error) {
 	if len(fallbacks) == 0 || c.fallbackDelay < 0 {
-		conn, errs := c.dialSerial(ctx, network, primaries)
+		conn, errs := c.dialSerial(ctx, network, primaries, len(fallbacks) == 0)
 		if conn == nil && len(fallbacks) > 0 && ctx.Err() == nil {
 			var more []error
-			conn, more = c.dialSerial(ctx, network, fallbacks)
+			conn, more = c.dialSerial(ctx, network, fallbacks, true)
 			errs = append(errs, more...)
 		}
 		if conn == nil {
@@ -144,7 +144,7 @@ func (c *Cache) dialParallel(ctx context.Context, network, address string, prima
 	results := make(chan dialResult, 2)
 	start := func(list []netip.AddrPort, primary bool) {
 		go func() {
-			conn, errs := c.dialSerial(ctx, network, list)
+			conn, errs := c.dialSerial(ctx, network, list, true)
 			results <- dialResult{conn: conn, errs: errs, primary: primary}
 		}()
 	}
@@ -187,9 +187,10 @@ func (c *Cache) dialParallel(ctx context.Context, network, address string, prima
 	return nil, &DialError{Address: address, Tried: len(errs), Errs: errs}
 }
 
-// dialSerial tries the addresses in turn. Each but the last is given at
-// most the connect timeout; the last gets what is left of ctx.
-func (c *Cache) dialSerial(ctx context.Context, network string, list []netip.AddrPort) (net.Conn, []error) {
+// dialSerial tries the addresses in turn. Each is given at most the connect
+// timeout, except the last when nothing is tried after it (last): that one
+// gets what is left of ctx.
+func (c *Cache) dialSerial(ctx context.Context, network string, list []netip.AddrPort, last bool) (net.Conn, []error) {
 	var errs []error
 	for i, ap := range list {
 		if err := ctx.Err(); err != nil {
@@ -199,7 +200,7 @@ func (c *Cache) dialSerial(ctx context.Context, network string, list []netip.Add
 			break
 		}
 		dctx, cancel := ctx, context.CancelFunc(func() {})
-		if c.connectTimeout > 0 && i < len(list)-1 {
+		if c.connectTimeout > 0 && (i < len(list)-1 || !last) {
 			dctx, cancel = context.WithTimeout(ctx, c.connectTimeout)
 		}
 		conn, err := c.dial(dctx, network, ap.String())

@@ -295,3 +295,19 @@ func TestDialBypassesCacheForLiteralsAndLocalhost(t *testing.T) {
 	assert.True(t, errors.Is(err, syscall.ECONNREFUSED))
 	assert.True(t, roundtripper.NotSent(err))
 }
+
+func TestDialWithoutRaceTimesOutThePreferredFamily(t *testing.T) {
+	port, _ := listenLoopback(t, "127.0.0.2")
+	srv := newDNSServer(t)
+	srv.set("seq.test", "127.0.0.2", "2001:db8::1")
+	bh := &blackholeDial{holes: func(a netip.Addr) bool { return a.Is6() }}
+	c := newTestCache(t, srv, newFakeClock(), Config{Dial: bh.dial, FallbackDelay: -1, ConnectTimeout: 100 * time.Millisecond})
+
+	start := time.Now()
+	conn, err := c.DialContext(t.Context(), "tcp", net.JoinHostPort("seq.test", port))
+	require.NoError(t, err)
+	require.NoError(t, conn.Close())
+	assert.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond, "IPv6 had its connect timeout")
+	assert.EqualValues(t, 1, bh.count("2001:db8::1"))
+	assert.EqualValues(t, 1, bh.count("127.0.0.2"))
+}

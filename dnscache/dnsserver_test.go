@@ -21,6 +21,7 @@ type dnsServer struct {
 	mu       sync.Mutex
 	records  map[string][]netip.Addr // lower-case name without the final dot
 	silent   bool                    // receive and count, never answer
+	dropAAAA bool                    // never answer AAAA questions
 	servfail bool
 	gate     chan struct{} // when non-nil, answers wait until it is closed
 	queries  map[string]int
@@ -75,7 +76,7 @@ func (s *dnsServer) serve(w dns.ResponseWriter, r *dns.Msg) {
 	name := strings.ToLower(strings.TrimSuffix(q.Name, "."))
 	s.mu.Lock()
 	s.queries[name+"/"+dns.TypeToString[q.Qtype]]++
-	silent, servfail, gate := s.silent, s.servfail, s.gate
+	silent, servfail, gate := s.silent || (s.dropAAAA && q.Qtype == dns.TypeAAAA), s.servfail, s.gate
 	addrs, ok := s.records[name]
 	s.mu.Unlock()
 	if gate != nil {

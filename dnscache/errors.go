@@ -5,6 +5,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/llmhttp/llmhttp/roundtripper"
 )
 
 // ErrClosed is returned by lookups that would have to ask the upstream, and
@@ -89,3 +91,8 @@ func (e *DialError) Unwrap() []error { return e.Errs }
 // NotSent reports true: no connection was established, so no byte of any
 // request reached the server (see roundtripper.NotSentError).
 func (e *DialError) NotSent() bool { return true }
+
+var (
+	_ roundtripper.NotSentError = (*LookupError)(nil)
+	_ roundtripper.NotSentError = (*DialError)(nil)
+)

@@ -1,18 +1,27 @@
 package redislimit
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/llmhttp/llmhttp/roundtripper/ratelimit"
 )
 
-// Config sets the limits shared through Redis. New copies it.
+// Config sets the limits shared through Redis. Its first fields are those
+// of ratelimit.Config, with the same meaning, except that
+// RequestsPerMinute and TokensPerMinute are the limits of the whole fleet;
+// MaxConcurrent, cooldowns and what the headers say stay per process.
+// New copies the Config.
 type Config struct {
-	// Config is the limiter's configuration, as for ratelimit.New. Its
-	// RequestsPerMinute and TokensPerMinute are the limits of the whole
-	// fleet; MaxConcurrent, cooldowns and header adaptation stay per
-	// process. Its Store is ignored: Redis is the store.
-	ratelimit.Config
+	RequestsPerMinute int           // the fleet's requests per minute; 0: learnt from the headers
+	TokensPerMinute   int           // the fleet's tokens per minute; 0: learnt from the headers
+	MaxConcurrent     int           // calls in flight at once, per process; 0: no limit
+	MaxWait           time.Duration // longest wait for capacity; 0: until the context ends; negative: never wait
+	PerKey            bool          // separate limits per API key hash as well as per host
+	DefaultMaxTokens  int           // output assumed when a body names none; 0 means 1024, negative none
+	MaxHold           time.Duration // cap on a hold from one server hint; 0 means one minute
+	Cooldown          time.Duration // hold after a 429 naming no wait; 0: none
+	Logger            *slog.Logger  // receives holds (debug) and Redis failures (warn); nil: no logging
 
 	// Prefix begins every Redis key the limiter writes. "" means
 	// "llmhttp:ratelimit:". Each host (and API key hash) uses two keys,
@@ -42,6 +51,22 @@ type Config struct {
 	// Redis yet (usage differences, calls not sent) are sent by
 	// themselves. 0 means one second.
 	FlushInterval time.Duration
+}
+
+// limiter is the configuration of the ratelimit.Limiter underneath.
+func (c *Config) limiter(st ratelimit.Store) ratelimit.Config {
+	return ratelimit.Config{
+		RequestsPerMinute: c.RequestsPerMinute,
+		TokensPerMinute:   c.TokensPerMinute,
+		MaxConcurrent:     c.MaxConcurrent,
+		MaxWait:           c.MaxWait,
+		PerKey:            c.PerKey,
+		DefaultMaxTokens:  c.DefaultMaxTokens,
+		MaxHold:           c.MaxHold,
+		Cooldown:          c.Cooldown,
+		Store:             st,
+		Logger:            c.Logger,
+	}
 }
 
 func (c *Config) prefix() string {

@@ -3,14 +3,14 @@
 // one API key together keep to one RPM/TPM limit. Most callers want:
 //
 //	lim := redislimit.New(rdb, redislimit.Config{
-//		Config:    ratelimit.Config{RequestsPerMinute: 500, TokensPerMinute: 200_000, MaxWait: 30 * time.Second},
+//		RequestsPerMinute: 500, TokensPerMinute: 200_000, MaxWait: 30 * time.Second,
 //		Processes: 8,
 //	})
 //	defer lim.Close()
 //	client := &http.Client{Transport: roundtripper.Chain(nil, lim.Middleware())}
 //
-// The buckets are GCRA in one Lua script (see reserveScript), one Redis
-// round trip per call: the script takes from both buckets or from neither,
+// The buckets are GCRA (the generic cell rate algorithm) in one Lua
+// script, one Redis round trip per call: it takes from both buckets or neither,
 // tells the call how long to wait (it reserves, so a waiting call does not
 // ask again), and carries the corrections earlier calls left behind (usage
 // differences, calls that were not sent), which a background loop also
@@ -23,7 +23,9 @@
 //
 // Concurrency limits, cooldowns after a 429 and what the response headers
 // say stay per process, as in ratelimit: every process sees the headers of
-// its own calls, and a provider's "nothing left" reaches all of them.
+// its own calls, and a provider's "nothing left" reaches all of them. (So
+// a remaining-tokens lower than the shared bucket holds is not written to
+// Redis; each process holds back by itself when it reaches 0.)
 //
 // # When Redis is unreachable
 //
@@ -34,5 +36,6 @@
 // Config.FailClosed, calls are refused instead, with an error matching
 // ratelimit.ErrLimited. A caller never waits for Redis longer than
 // Timeout; set ContextTimeoutEnabled on the go-redis client (or short read
-// and write timeouts) so that go-redis honours it.
+// and write timeouts) so that go-redis honours it, and consider
+// DialerRetries: 1, as go-redis otherwise dials a dead server five times.
 package redislimit

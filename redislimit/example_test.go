@@ -12,7 +12,6 @@ import (
 
 	"github.com/llmhttp/llmhttp/redislimit"
 	"github.com/llmhttp/llmhttp/roundtripper"
-	"github.com/llmhttp/llmhttp/roundtripper/ratelimit"
 )
 
 // With Redis unreachable (nothing listens on port 1), the limiter fails
@@ -26,12 +25,13 @@ func Example() {
 	rdb := redis.NewClient(&redis.Options{
 		Addr:                  "127.0.0.1:1",
 		MaxRetries:            -1,
+		DialerRetries:         1,
 		DialTimeout:           200 * time.Millisecond,
 		ContextTimeoutEnabled: true,
 	})
 	defer rdb.Close()
 	lim := redislimit.New(rdb, redislimit.Config{
-		Config:    ratelimit.Config{RequestsPerMinute: 600, TokensPerMinute: 100_000},
+		RequestsPerMinute: 600, TokensPerMinute: 100_000,
 		Processes: 4,
 	})
 	defer lim.Close()

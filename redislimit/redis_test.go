@@ -23,7 +23,7 @@ type redisServer struct {
 
 // startRedis starts a private redis-server on a free loopback port and
 // stops it at cleanup. Without the binary it skips, unless CI=true.
-func startRedis(t *testing.T) *redisServer {
+func startRedis(t testing.TB) *redisServer {
 	t.Helper()
 	var lastErr error
 	for range 3 { // a free port can be taken between finding and binding it
@@ -38,7 +38,7 @@ func startRedis(t *testing.T) *redisServer {
 }
 
 // startRedisAt starts a redis-server on addr's port again; nil if it fails.
-func startRedisAt(t *testing.T, addr string) *redisServer {
+func startRedisAt(t testing.TB, addr string) *redisServer {
 	_, port, err := net.SplitHostPort(addr)
 	require.NoError(t, err)
 	p, err := strconv.Atoi(port)
@@ -50,7 +50,7 @@ func startRedisAt(t *testing.T, addr string) *redisServer {
 	return s
 }
 
-func launch(t *testing.T, port int) (*redisServer, error) {
+func launch(t testing.TB, port int) (*redisServer, error) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -74,7 +74,7 @@ func launch(t *testing.T, port int) (*redisServer, error) {
 	return s, nil
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
@@ -118,15 +118,17 @@ func (s *redisServer) Stop() {
 	<-s.done
 }
 
-// client returns a go-redis client for s whose calls fail fast when the
-// server is gone, closed at cleanup.
-func (s *redisServer) client(t *testing.T) *redis.Client {
+// client returns a go-redis client for s, closed at cleanup. A stopped
+// server refuses connections at once, so failures are fast without short
+// timeouts; the timeouts are long enough for a loaded test machine.
+func (s *redisServer) client(t testing.TB) *redis.Client {
 	c := redis.NewClient(&redis.Options{
 		Addr:                  s.Addr,
 		MaxRetries:            -1,
-		DialTimeout:           200 * time.Millisecond,
-		ReadTimeout:           200 * time.Millisecond,
-		WriteTimeout:          200 * time.Millisecond,
+		DialerRetries:         1,
+		DialTimeout:           2 * time.Second,
+		ReadTimeout:           2 * time.Second,
+		WriteTimeout:          2 * time.Second,
 		ContextTimeoutEnabled: true,
 		Protocol:              2,
 	})

@@ -32,9 +32,7 @@ func New(client redis.UniversalClient, cfg Config) *Limiter {
 		now:     time.Now,
 		stop:    make(chan struct{}),
 	}
-	rc := cfg.Config
-	rc.Store = st
-	l := &Limiter{rl: ratelimit.New(rc), st: st}
+	l := &Limiter{rl: ratelimit.New(cfg.limiter(st)), st: st}
 	st.wg.Add(1)
 	go st.flushLoop()
 	return l
@@ -91,6 +89,8 @@ type store struct {
 	local *ratelimit.MemoryStore
 	now   func() time.Time
 
+	keyCache sync.Map // limiter key -> its two Redis keys
+
 	mu            sync.Mutex
 	pending       map[string]*pending
 	degraded      bool
@@ -113,9 +113,14 @@ type pending struct {
 // errUnavailable wraps Redis failures of a fail-closed limiter.
 var errUnavailable = errors.New("redislimit: redis unavailable")
 
+// keys returns the two Redis keys of a limiter key, made once per key.
 func (s *store) keys(key string) []string {
+	if k, ok := s.keyCache.Load(key); ok {
+		return k.([]string)
+	}
 	p := s.cfg.prefix() + "{" + key + "}:"
-	return []string{p + "req", p + "tok"}
+	k, _ := s.keyCache.LoadOrStore(key, []string{p + "req", p + "tok"})
+	return k.([]string)
 }
 
 // Reserve implements ratelimit.Store: one round trip to Redis, carrying the
@@ -131,6 +136,10 @@ func (s *store) Reserve(ctx context.Context, r ratelimit.Reservation) (ratelimit
 	}
 	p := s.takePendingLocked(r.Key)
 	s.mu.Unlock()
+	if r.Rates == (ratelimit.Rates{}) && p.requests == 0 && p.tokens == 0 {
+		// No limit configured or learnt yet: nothing to ask Redis.
+		return ratelimit.Grant{OK: true, Wait: max(r.After, 0), Reason: "requests"}, nil
+	}
 
 	maxWait := int64(-1)
 	if r.MaxWait >= 0 {
@@ -139,9 +148,13 @@ func (s *store) Reserve(ctx context.Context, r ratelimit.Reservation) (ratelimit
 	res, err := s.run(ctx, r.Key, r.Rates, r.Requests, r.Tokens, p, r.After, maxWait)
 	if err != nil {
 		s.putBack(r.Key, p)
-		if ctx.Err() != nil {
+		if callerDone(ctx, s.now()) {
 			// The caller gave up; that says nothing about Redis.
-			return ratelimit.Grant{}, ctx.Err()
+			cause := context.Cause(ctx)
+			if cause == nil {
+				cause = context.DeadlineExceeded
+			}
+			return ratelimit.Grant{}, fmt.Errorf("redislimit: %w", cause)
 		}
 		s.failed(err)
 		return s.fallback(ctx, r, err)
@@ -160,6 +173,18 @@ func (s *store) Reserve(ctx context.Context, r ratelimit.Reservation) (ratelimit
 		g.Wait = time.Duration(res[1]) * time.Microsecond
 	}
 	return g, nil
+}
+
+// callerDone reports whether a failed round trip ended because the
+// caller's context did. A connection deadline set from the context's
+// deadline can fire a moment before the context reports it is done, so a
+// deadline that has (all but) passed counts too.
+func callerDone(ctx context.Context, now time.Time) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && now.After(dl.Add(-5*time.Millisecond))
 }
 
 // run is the one round trip.

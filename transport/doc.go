@@ -12,7 +12,10 @@
 //   - a pool timeout: a request that cannot get a slot within
 //     [Config.PoolTimeout] fails with an error matching [ErrPoolTimeout],
 //     which says that nothing was sent, so a retry decorator may repeat it;
-//     waiters are served in arrival order;
+//     waiters are served in arrival order. The limits count requests in
+//     flight, held until the response body is read or closed: over HTTP/1.1
+//     that is the number of busy connections, over HTTP/2 (one connection,
+//     many streams) the number of concurrent streams;
 //   - TCP keep-alive probes through [net.KeepAliveConfig] (60 s idle, 10 s
 //     interval, 3 probes) so NAT gateways and load balancers do not drop
 //     quiet connections unnoticed;

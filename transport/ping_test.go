@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/llmhttp/llmhttp/internal/testserver"
 )
 
 // relay forwards loopback TCP connections to target. Freeze turns the
@@ -109,8 +111,8 @@ func (c *closeNotifier) Close() error {
 }
 
 func TestHTTP2PingDetectsDeadConnection(t *testing.T) {
-	srv := newTestServer(t, serverOpts{h2c: true})
-	rl := newRelay(t, srv.Listener.Addr().String())
+	srv := testserver.New(t, testserver.Config{Protocol: testserver.H2C})
+	rl := newRelay(t, srv.Addr())
 	conns := make(chan *closeNotifier, 8)
 	tr := New(Config{
 		H2C: true,
@@ -141,14 +143,14 @@ func TestHTTP2PingDetectsDeadConnection(t *testing.T) {
 	}
 	require.NoError(t, call(t.Context(), tr, url), "the next call succeeds on a new connection")
 	<-conns
-	assert.Equal(t, int64(2), srv.accepted.Load())
+	assert.Equal(t, int64(2), srv.Stats().ConnsAccepted)
 
 	// A call in flight on a connection that goes silent fails instead of
 	// hanging, and the next one succeeds on a new connection.
-	release := srv.holdRequests()
+	srv.SetScript(testserver.Fault{HeaderDelay: time.Hour})
 	errc := make(chan error, 1)
 	go func() { errc <- call(t.Context(), tr, url) }()
-	require.Eventually(t, func() bool { return srv.inFlight.Load() == 1 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return srv.Stats().InFlight == 1 }, 10*time.Second, 5*time.Millisecond)
 	rl.freeze()
 	start := time.Now()
 	select {
@@ -158,8 +160,8 @@ func TestHTTP2PingDetectsDeadConnection(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the call on the dead HTTP/2 connection hung")
 	}
-	release()
+	srv.SetScript()
 	require.NoError(t, call(t.Context(), tr, url))
-	assert.Equal(t, int64(3), srv.accepted.Load())
+	assert.Equal(t, int64(3), srv.Stats().ConnsAccepted)
 	assert.Zero(t, tr.Stats().InFlight)
 }

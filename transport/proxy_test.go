@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/llmhttp/llmhttp/internal/testserver"
 )
 
 // forwardProxy is a loopback HTTP forward proxy that sends every request it
@@ -54,8 +56,8 @@ func newForwardProxy(t *testing.T, backend string) *forwardProxy {
 const llmHost = "llm.test:8080"
 
 func TestProxyHook(t *testing.T) {
-	srv := newTestServer(t, serverOpts{})
-	proxy := newForwardProxy(t, srv.URL)
+	srv := testserver.New(t, testserver.Config{})
+	proxy := newForwardProxy(t, srv.URL())
 	pu, err := url.Parse(proxy.URL)
 	require.NoError(t, err)
 	tr := New(Config{Proxy: http.ProxyURL(pu)})
@@ -64,7 +66,7 @@ func TestProxyHook(t *testing.T) {
 	require.NoError(t, call(t.Context(), tr, "http://"+llmHost))
 	assert.Equal(t, int64(1), proxy.seen.Load())
 	assert.Equal(t, llmHost, proxy.host.Load())
-	assert.Equal(t, int64(1), srv.requests.Load())
+	assert.Equal(t, int64(1), srv.Stats().Requests)
 	st := tr.Stats()
 	assert.Equal(t, int64(1), st.Hosts[pu.Host].ConnsOpened, "connections count against the proxy's address")
 	assert.Contains(t, st.Hosts, llmHost, "requests count against the URL's host")
@@ -77,8 +79,8 @@ func TestProxyFromEnvironment(t *testing.T) {
 	if os.Getenv("LLMHTTP_PROXY_CHILD") != "" {
 		t.Skip("in the child")
 	}
-	srv := newTestServer(t, serverOpts{})
-	proxy := newForwardProxy(t, srv.URL)
+	srv := testserver.New(t, testserver.Config{})
+	proxy := newForwardProxy(t, srv.URL())
 
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestProxyFromEnvironmentChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(),
@@ -90,7 +92,7 @@ func TestProxyFromEnvironment(t *testing.T) {
 	assert.Contains(t, string(out), "PASS")
 	assert.Equal(t, int64(1), proxy.seen.Load(), "the call went through the proxy from the environment")
 	assert.Equal(t, llmHost, proxy.host.Load())
-	assert.Equal(t, int64(1), srv.requests.Load())
+	assert.Equal(t, int64(1), srv.Stats().Requests)
 }
 
 func TestProxyFromEnvironmentChild(t *testing.T) {

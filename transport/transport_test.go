@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/llmhttp/llmhttp/internal/testserver"
 	"github.com/llmhttp/llmhttp/roundtripper"
 )
 
@@ -55,48 +56,93 @@ func TestBurstReusesConnections(t *testing.T) {
 	}
 	const workers, calls = 200, 10_000
 
-	ours := newTestServer(t, serverOpts{})
-	tr := New(HighConcurrency)
+	ours := testserver.New(t, testserver.Config{})
+	var g gauge
+	cfg := HighConcurrency
+	cfg.DialContext = g.dial
+	tr := New(cfg)
 	defer tr.CloseIdleConnections()
-	require.Zero(t, burst(t, tr, ours.URL, workers, calls))
-	oursConns := ours.accepted.Load()
-	assert.LessOrEqual(t, oursConns, int64(HighConcurrency.MaxConnsPerHost))
-	assert.LessOrEqual(t, ours.maxInFlight.Load(), int64(HighConcurrency.MaxConnsPerHost))
-	assert.Equal(t, int64(calls), ours.requests.Load())
-	st := tr.Stats()
-	assert.Zero(t, st.InFlight)
-	assert.Zero(t, st.Waiting)
-	assert.Equal(t, oursConns, st.Hosts[ours.Listener.Addr().String()].ConnsOpened)
+	require.Zero(t, burst(t, tr, ours.URL(), workers, calls))
+	st := ours.Stats()
+	oursConns := st.ConnsAccepted
+	limit := int64(HighConcurrency.MaxConnsPerHost)
+	assert.LessOrEqual(t, g.max.Load(), limit, "never more connections open at once than configured")
+	assert.LessOrEqual(t, st.MaxInFlight, limit)
+	// net/http drops a connection whose request write it did not see
+	// finish within 50ms of the response (a loaded machine gets there);
+	// each one dropped is replaced. Nothing else closes any.
+	assert.LessOrEqual(t, oursConns, limit+g.closed.Load(), "every connection opened is kept and reused")
+	assert.LessOrEqual(t, oursConns, limit+limit/5)
+	assert.Equal(t, int64(calls), st.Requests)
+	tst := tr.Stats()
+	assert.Zero(t, tst.InFlight)
+	assert.Zero(t, tst.Waiting)
+	assert.Equal(t, oursConns, tst.Hosts[ours.Addr()].ConnsOpened)
 
 	// A transport like http.DefaultTransport (a fresh one, not the global):
 	// MaxIdleConnsPerHost of 2 makes it close most connections after one use.
-	theirs := newTestServer(t, serverOpts{})
+	theirs := testserver.New(t, testserver.Config{})
 	def := http.DefaultTransport.(*http.Transport).Clone()
 	defer def.CloseIdleConnections()
-	require.Zero(t, burst(t, def, theirs.URL, workers, calls))
-	theirConns := theirs.accepted.Load()
+	require.Zero(t, burst(t, def, theirs.URL(), workers, calls))
+	theirConns := theirs.Stats().ConnsAccepted
 
 	ratio := float64(theirConns) / float64(oursConns)
-	t.Logf("%d calls, %d workers: transport.HighConcurrency opened %d connections, http.DefaultTransport clone %d (ratio %.1f)",
-		calls, workers, oursConns, theirConns, ratio)
+	t.Logf("%d calls, %d workers: transport.HighConcurrency opened %d connections (at most %d at once; %d dropped by net/http), http.DefaultTransport clone %d (ratio %.1f)",
+		calls, workers, oursConns, g.max.Load(), g.closed.Load(), theirConns, ratio)
 	assert.Greater(t, ratio, 3.0, "the default transport should open many times more connections")
 }
 
+// gauge dials connections and counts those open, at most and closed.
+type gauge struct {
+	open, max, closed atomic.Int64
+}
+
+func (g *gauge) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	n := g.open.Add(1)
+	for m := g.max.Load(); n > m && !g.max.CompareAndSwap(m, n); m = g.max.Load() {
+	}
+	return &gaugeConn{Conn: c, g: g}, nil
+}
+
+type gaugeConn struct {
+	net.Conn
+	g    *gauge
+	once sync.Once
+}
+
+func (c *gaugeConn) NetConn() net.Conn { return c.Conn }
+
+func (c *gaugeConn) Close() error {
+	c.once.Do(func() {
+		c.g.open.Add(-1)
+		c.g.closed.Add(1)
+	})
+	return c.Conn.Close()
+}
+
 func TestPoolTimeout(t *testing.T) {
-	srv := newTestServer(t, serverOpts{})
-	release := srv.holdRequests()
-	defer release()
+	// The first two requests are held by the server until their callers
+	// go away; the rest are answered at once.
+	held := testserver.Fault{HeaderDelay: time.Hour}
+	srv := testserver.New(t, testserver.Config{Script: []testserver.Fault{held, held}})
 	const poolTimeout = 300 * time.Millisecond
 	tr := New(Config{MaxConnsPerHost: 2, PoolTimeout: poolTimeout})
 	defer tr.CloseIdleConnections()
-	host := srv.Listener.Addr().String()
+	host := srv.Addr()
 
 	// Saturate the host: two calls held by the server.
+	holdCtx, stopHolders := context.WithCancel(t.Context())
+	defer stopHolders()
 	var holders sync.WaitGroup
 	for range 2 {
-		holders.Go(func() { assert.NoError(t, call(t.Context(), tr, srv.URL)) })
+		holders.Go(func() { assert.ErrorIs(t, call(holdCtx, tr, srv.URL()), context.Canceled) })
 	}
-	require.Eventually(t, func() bool { return srv.inFlight.Load() == 2 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return srv.Stats().InFlight == 2 }, 10*time.Second, 5*time.Millisecond)
 
 	// Every waiter fails with ErrPoolTimeout within the timeout plus a
 	// margin, and none is left in line.
@@ -107,7 +153,7 @@ func TestPoolTimeout(t *testing.T) {
 	for i := range waiters {
 		wg.Go(func() {
 			start := time.Now()
-			errs[i] = call(t.Context(), tr, srv.URL)
+			errs[i] = call(t.Context(), tr, srv.URL())
 			took[i] = time.Since(start)
 		})
 	}
@@ -129,14 +175,15 @@ func TestPoolTimeout(t *testing.T) {
 	assert.Zero(t, st.Waiting, "no waiter left behind")
 	assert.Equal(t, 2, st.InFlight)
 	assert.Equal(t, int64(waiters), st.Hosts[host].PoolTimeouts)
-	assert.Equal(t, int64(2), srv.requests.Load(), "timed-out requests never reached the server")
+	assert.Equal(t, int64(2), srv.Stats().Requests, "timed-out requests never reached the server")
 
-	release()
+	stopHolders()
 	holders.Wait()
-	require.NoError(t, call(t.Context(), tr, srv.URL))
+	assert.Zero(t, tr.Stats().InFlight, "slots come back when calls end")
+	require.NoError(t, call(t.Context(), tr, srv.URL()))
 	st = tr.Stats()
 	assert.Zero(t, st.InFlight)
-	assert.LessOrEqual(t, st.Hosts[host].ConnsOpened, int64(2))
+	assert.Zero(t, st.Waiting)
 }
 
 func TestPoolWaitEndsWithContext(t *testing.T) {

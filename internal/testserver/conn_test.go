@@ -33,6 +33,9 @@ func TestKeepAliveTimeout(t *testing.T) {
 			// Left idle, the server closes it.
 			require.Eventually(t, func() bool { return s.Stats().ConnsClosed == 1 }, 5*time.Second, 5*time.Millisecond)
 			assert.GreaterOrEqual(t, time.Since(done), idle)
+			// The client may not have seen the FIN yet; a POST on a
+			// connection closing under it fails, and is not retried.
+			c.CloseIdleConnections()
 			fetch(t, c, s, "/v1/chat/completions", streamChat, nil)
 			st := s.Stats()
 			assert.Equal(t, int64(2), st.ConnsAccepted)
@@ -158,4 +161,38 @@ func TestTLS(t *testing.T) {
 	defer tr.CloseIdleConnections()
 	resp, _ = fetch(t, &http.Client{Transport: tr}, s, "/health", "", nil)
 	assert.Equal(t, "HTTP/1.1", resp.Proto)
+
+	// The certificate is made once per process: replicas share it.
+	s2 := New(t, Config{Protocol: TLS})
+	fetch(t, client(t, s2), s2, "/health", "", nil)
+	c1, _, err := certificate()
+	require.NoError(t, err)
+	c2, _, _ := certificate()
+	assert.Same(t, c1.Leaf, c2.Leaf)
+	assert.Contains(t, c1.Leaf.DNSNames, "localhost")
+	assert.Len(t, c1.Leaf.IPAddresses, 2)
+}
+
+func TestMaxConcurrentStreams(t *testing.T) {
+	s := New(t, Config{Protocol: H2C, MaxConcurrentStreams: 2, Default: Fault{StallAfter: 1}})
+	c := client(t, s)
+	fetch(t, c, s, "/health", "", nil) // the first connection, with its settings known
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL()+"/v1/chat/completions", strings.NewReader(streamChat))
+			if resp, err := c.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	require.Eventually(t, func() bool { return s.Stats().InFlight == 5 }, 5*time.Second, time.Millisecond)
+	// Five streams in flight need three connections at least (the client
+	// may dial more while it learns the limit).
+	assert.GreaterOrEqual(t, s.Stats().ConnsAccepted, int64(3))
+	cancel()
+	wg.Wait()
 }

@@ -50,8 +50,8 @@
 // Completions are deterministic, so a test can assert the exact text: a
 // completion of n tokens streams [Tokens](n) = "t0", " t1", " t2", ..., one
 // per delta; its text is [Text](n) = "t0 t1 t2 ...". n is the request's
-// max_tokens, max_completion_tokens or max_output_tokens, else
-// [DefaultTokens]. Fault.Reasoning reasoning deltas ([ReasoningTokens], "r0",
+// max_tokens, max_completion_tokens or max_output_tokens (at most 65536),
+// else [DefaultTokens]. Fault.Reasoning reasoning deltas ([ReasoningTokens], "r0",
 // " r1", ...) precede the text; a request with a Responses "reasoning" object
 // or an Anthropic "thinking" object of type "enabled" gets [DefaultReasoning]
 // of them when its fault sets none. Usage counts the prompt as a quarter of
@@ -119,9 +119,12 @@
 // ping: an Anthropic "event: ping" on /v1/messages, an SSE comment ": ping"
 // on the OpenAI paths, which have no ping event.
 //
-// Dropping a connection closes the TCP connection under the request: with an
-// ordinary FIN, or with Reset an abortive close (SO_LINGER 0), so the client
-// gets an RST and its read fails with ECONNRESET. Over HTTP/2 this drops the
+// Dropping a connection acts on the TCP connection under the request. Without
+// Reset the server shuts down its sending side, so the client reads FIN (an
+// unexpected EOF) and never an RST; the connection is fully closed when the
+// client closes it or the server next writes. With Reset it is an abortive
+// close (SO_LINGER 0): the client gets an RST and its read fails with an
+// error matching syscall.ECONNRESET. Over HTTP/2 this drops the
 // whole connection, with every other stream on it, not just the request's
 // stream; and with Reset, the client's kernel may discard data it had
 // received but not read, as with any RST. A non-streamed JSON answer honours
@@ -138,10 +141,12 @@
 // Config.MaxRequestsPerConn closes a connection after that many requests: the
 // last answer carries "Connection: close" over HTTP/1.1; over HTTP/2 the
 // server sends GOAWAY and closes once the connection's streams are done.
+// Config.MaxConcurrentStreams caps the streams of one HTTP/2 connection.
 //
 // [Server.Stats] counts connections (accepted and closed, each numbered from
-// 1 in accept order), requests (in all, by path, by connection) and requests
-// in flight (now and at most). [Server.Requests] returns a copy of every
+// 1 in accept order), requests (in all, by path, by connection; connections
+// that served no request are left out of RequestsPerConn) and requests in
+// flight (now and at most). [Server.Requests] returns a copy of every
 // request as received, headers and body included.
 //
 // The server is built for scale tests: streaming allocates nothing per token

@@ -1,7 +1,10 @@
 package health
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -60,5 +63,42 @@ func BenchmarkRoundTrip(b *testing.B) {
 				b.Fatal("want an error")
 			}
 		}
+	})
+}
+
+// BenchmarkLoopback compares a call over loopback with and without the
+// middleware, one after the other in the same process: the ratio is what
+// counts.
+func BenchmarkLoopback(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	}))
+	defer srv.Close()
+	run := func(b *testing.B, rt http.RoundTripper) {
+		client := &http.Client{Transport: rt}
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := client.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{"q":1}`))
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+	}
+	b.Run("bare", func(b *testing.B) {
+		tr := &http.Transport{}
+		defer tr.CloseIdleConnections()
+		run(b, tr)
+	})
+	b.Run("health", func(b *testing.B) {
+		tr := &http.Transport{}
+		defer tr.CloseIdleConnections()
+		c, err := New(Config{Endpoints: []string{srv.URL, "http://127.0.0.1:1"}, Interval: -1, Transport: tr})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		run(b, c.Middleware()(tr))
 	})
 }

@@ -77,6 +77,9 @@ func newChecker(cfg Config, clk clock) (*Checker, error) {
 		if ep.probeURL, err = probeURL(u, cfg.probePath()); err != nil {
 			return nil, err
 		}
+		if _, err := http.NewRequest(c.probeMethod, ep.probeURL, nil); err != nil {
+			return nil, fmt.Errorf("health: probe method %q: invalid", c.probeMethod)
+		}
 		c.eps = append(c.eps, ep)
 	}
 	c.stop = make(chan struct{})
@@ -91,15 +94,28 @@ func newChecker(cfg Config, clk clock) (*Checker, error) {
 
 // Close stops the probes and waits for the probing goroutines to end. A
 // probe in flight is let finish (within its Timeout) rather than cut, so
-// that once Close returns no server sees a probe from this Checker. The middleware keeps working afterwards, on
+// that once Close returns no server sees a probe from this Checker. Close
+// then closes the idle connections the checker's probes and calls opened to
+// the endpoints (busy ones once their calls end). The middleware keeps working afterwards, on
 // passive ejection and half-open trials alone, as with probes off. Close is
 // safe to call more than once and always returns nil.
 func (c *Checker) Close() error {
+	first := false
 	c.closeOnce.Do(func() {
+		first = true
 		c.closed.Store(true)
 		close(c.stop)
 	})
 	c.wg.Wait()
+	if first {
+		// Leave no idle connection of ours behind in a pool the checker
+		// does not own (http.DefaultTransport's, when Transport is nil).
+		c.mu.Lock()
+		for _, ep := range c.eps {
+			ejectConnsLocked(ep)
+		}
+		c.mu.Unlock()
+	}
 	return nil
 }
 

@@ -65,8 +65,9 @@ type Config struct {
 	// error, a 5xx or 529, a timeout, a stream that stalled before its
 	// first token) before the endpoint is ejected, without waiting for a
 	// probe, like Envoy's outlier detection. A 429 or any other answer
-	// below 500 is not a failure: the server is alive. Zero means 5;
-	// negative disables passive ejection.
+	// below 500 is not a failure: the server is alive; nor is the caller
+	// cancelling, or a layer below refusing to send (a rate limiter, a
+	// full pool). Zero means 5; negative disables passive ejection.
 	CallFailures int
 
 	// Cooldown is how long an ejected endpoint stays out when probes are

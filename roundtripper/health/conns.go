@@ -155,7 +155,7 @@ func (c *Checker) releaseLocked(ep *endpoint, conn net.Conn, now time.Time) {
 		return
 	}
 	u.doomed = false
-	if ep.state == StateInService {
+	if ep.state == StateInService && !c.closed.Load() {
 		// Back in service already: keep what real calls may be using.
 		return
 	}

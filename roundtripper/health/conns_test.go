@@ -117,3 +117,17 @@ func TestUntrustedCertificateFailsOver(t *testing.T) {
 	assert.Equal(t, "b", h.mustGet(a.URL+"/v1/chat/completions"))
 	assert.Equal(t, 1, h.c.Stats()[0].ConsecutiveFailures)
 }
+
+func TestCloseClosesIdleProbeConnections(t *testing.T) {
+	a := newReplica(t, "a")
+	// Transport nil: the probes use http.DefaultTransport, whose pool is
+	// not the checker's to keep connections in after Close.
+	c, err := New(Config{Endpoints: []string{a.URL}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return c.Stats()[0].LastProbe.Outcome == ProbePassed }, 10*time.Second, time.Millisecond)
+	require.EqualValues(t, 1, a.newConns.Load())
+	require.NoError(t, c.Close())
+	require.Eventually(t, func() bool { return a.closedConns.Load() == 1 }, 10*time.Second, time.Millisecond)
+	s := c.Stats()[0]
+	assert.Zero(t, s.IdleConns+s.BusyConns)
+}

@@ -3,8 +3,10 @@ package health
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"strconv"
@@ -37,6 +39,7 @@ func TestNewRejects(t *testing.T) {
 		{"bad port", Config{Endpoints: []string{"http://user:s3cret@host:99999/v1"}}, `"http://host:99999/v1"`},
 		{"control char with password", Config{Endpoints: []string{"http://u:s3cret@ho\x7fst/"}}, "endpoint 0"},
 		{"probe path with host", Config{Endpoints: []string{"http://ok:1"}, ProbePath: "http://other/health"}, "probe path"},
+		{"bad probe method", Config{Endpoints: []string{"http://ok:1"}, ProbeMethod: "GE T"}, `probe method "GE T"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -451,7 +454,9 @@ func TestCallClassification(t *testing.T) {
 		{"unexpected EOF", 0, io.ErrUnexpectedEOF, true, false},
 		{"stalled before first token", 0, replay, true, false},
 		{"refused", 0, syscall.ECONNREFUSED, true, true},
-		{"says not sent", 0, notSentErr{}, true, true},
+		{"dial says not sent", 0, &net.OpError{Op: "dial", Net: "tcp", Err: notSentErr{}}, true, true},
+		{"local refusal", 0, notSentErr{}, false, true},
+		{"pool wait timed out", 0, fmt.Errorf("%w: %w", notSentErr{}, context.DeadlineExceeded), false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -485,11 +490,12 @@ func TestCallClassification(t *testing.T) {
 			} else if tt.counted {
 				assert.Equal(t, []string{"a.test", "a.test"}, hosts)
 			}
-			want := StateInService
+			want, failures := StateInService, 0
 			if tt.counted {
-				want = StateEjected
+				want, failures = StateEjected, 2
 			}
 			assert.Equal(t, want, c.Stats()[0].State)
+			assert.Equal(t, failures, c.Stats()[0].ConsecutiveFailures)
 		})
 	}
 }
@@ -605,4 +611,23 @@ func TestStaleConnectionRetriedOnce(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, []string{"a.test", "a.test", "b.test"}, hosts)
 	assert.Equal(t, 1, c.Stats()[0].ConsecutiveFailures, "the first stale connection is not counted")
+}
+
+// A caller's deadline that runs out in a layer's queue below (a rate
+// limiter's wait) says nothing about the endpoint.
+func TestDeadlineInLocalQueueIsNotCounted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	defer cancel()
+	next := roundtripper.Func(func(req *http.Request) (*http.Response, error) {
+		<-req.Context().Done() // queued until the deadline
+		return nil, fmt.Errorf("%w: %w", notSentErr{}, req.Context().Err())
+	})
+	c, err := newChecker(Config{Endpoints: []string{"http://a.test"}, Interval: -1, CallFailures: 1}, newFakeClock())
+	require.NoError(t, err)
+	defer c.Close()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://a.test/", nil)
+	_, err = c.Middleware()(next).RoundTrip(req)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, StateInService, c.Stats()[0].State)
+	assert.Zero(t, c.Stats()[0].ConsecutiveFailures)
 }

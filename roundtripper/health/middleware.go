@@ -34,9 +34,13 @@ import (
 // without a dial, with an *UnavailableError, which matches
 // ErrNoHealthyEndpoint.
 //
-// Every call to an endpoint counts towards its health: an error (other than
-// the caller cancelling), a 5xx or 529 is a failure, any other answer a
-// success, both counted when the response headers arrive.
+// Every call to an endpoint counts towards its health: an error is a
+// failure (a stream that stalled before its first token, reported through
+// roundtripper.Replayable, included), and so is a 5xx or 529; any other
+// answer is a success; both are counted when the response headers arrive.
+// Not counted: the caller cancelling, and a layer below refusing to send (an
+// error saying roundtripper.NotSent with no sign of the network in it, such
+// as a rate limiter's or a full pool's), which fails over all the same.
 //
 // A nil next means http.DefaultTransport.
 func (c *Checker) Middleware() roundtripper.Middleware {
@@ -89,7 +93,7 @@ func (c *Checker) roundTrip(next http.RoundTripper, req *http.Request, src *endp
 	var (
 		tried        []string // reason per endpoint index, once tried by this call
 		lastErr      error
-		staleRetried bool       // a stale pooled connection was met and retried once
+		staleRetried bool       // a connection closed under the request was met, and retried once
 		body         = req.Body // the body of the next attempt
 	)
 	for attemptN := 0; ; attemptN++ {
@@ -136,11 +140,13 @@ func (c *Checker) roundTrip(next http.RoundTripper, req *http.Request, src *endp
 			c.record(ep, trial, neutral, "")
 			return nil, err
 		}
-		if ctx.Err() == nil && !staleRetried && !a.selfClosed.Load() && staleConn(err, a) {
-			// The server closed a pooled connection: a keep-alive race
-			// with a live server, or a server gone. Try the same endpoint
-			// once more on a fresh connection (refused at once if it is
-			// gone) before counting anything against it.
+		if ctx.Err() == nil && !staleRetried && a.closedUnder(err) {
+			// A pooled connection was closed under the request: by the
+			// server (a keep-alive race with a live server, or a server
+			// gone) or by this checker. Try again once, on the same
+			// endpoint if it is still in service, over a fresh connection
+			// (refused at once if the server is gone), before counting
+			// anything against it.
 			staleRetried = true
 			c.record(ep, trial, neutral, "")
 			lastErr = err
@@ -150,7 +156,11 @@ func (c *Checker) roundTrip(next http.RoundTripper, req *http.Request, src *endp
 		if ctx.Err() == context.DeadlineExceeded {
 			reason = "timeout: " + reason
 		}
-		c.record(ep, trial, failure, reason)
+		o := failure
+		if localRefusal(err, a) { // even on the caller's deadline: it ran out in a layer's queue
+			o = neutral
+		}
+		c.record(ep, trial, o, reason)
 		if ctx.Err() != nil || !notSent(err, a) {
 			return nil, err
 		}
@@ -214,6 +224,36 @@ func staleConn(err error, a *attempt) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
 		// net/http's unexported errServerClosedIdle: its text is all there is to match.
 		err.Error() == "http: server closed idle connection"
+}
+
+// localRefusal reports whether err is a layer below refusing to send the
+// request (a rate limiter that would wait too long, a full connection pool):
+// it says NotSent, and nothing shows it touched the network. Such a call
+// fails over like any unsent one, but says nothing about the endpoint's
+// health, so it is not counted against it.
+func localRefusal(err error, a *attempt) bool {
+	if !roundtripper.NotSent(err) || roundtripper.Replayable(err) || a.hasConn() || a.tlsFailed.Load() {
+		return false
+	}
+	var (
+		opErr  *net.OpError
+		dnsErr *net.DNSError
+		errno  syscall.Errno
+		netErr net.Error
+	)
+	network := errors.As(err, &opErr) || errors.As(err, &dnsErr) || errors.As(err, &errno) || tlsHandshakeError(err) ||
+		// context.DeadlineExceeded is a net.Error too, but in a layer's
+		// own refusal it is that layer's timer (a pool wait), not the
+		// network's.
+		errors.As(err, &netErr) && !errors.Is(err, context.DeadlineExceeded)
+	return !network
+}
+
+// closedUnder reports whether the attempt failed because the pooled
+// connection it was given had been closed: by the server (staleConn) or by
+// this checker.
+func (a *attempt) closedUnder(err error) bool {
+	return staleConn(err, a) || a.selfClosed.Load() && !a.firstByte.Load()
 }
 
 func tlsHandshakeError(err error) bool {

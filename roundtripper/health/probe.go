@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -64,23 +65,21 @@ func (c *Checker) probe(ep *endpoint) {
 	})
 	defer stop()
 
-	a, ctx := c.newAttempt(ctx, ep)
 	start := c.clk.Now()
 	res := ProbeResult{Time: start}
-	req, err := http.NewRequestWithContext(ctx, c.probeMethod, ep.probeURL, nil)
-	if err != nil {
-		// probeURL was checked by New; only a bad ProbeMethod lands here.
-		res.Outcome, res.Err = ProbeFailed, errReason(err)
-		c.recordProbe(ep, res)
-		return
+	var (
+		resp *http.Response
+		err  error
+	)
+	for try := 0; ; try++ {
+		resp, err = c.probeOnce(ctx, ep)
+		if resp != nil || try > 0 || timedOut.Load() || !errors.Is(err, errClosedUnder) {
+			break
+		}
+		// The pool handed the probe a connection that was closed under
+		// it (by the server, or by this checker at an ejection): that
+		// says nothing about the endpoint yet. Once more, on a fresh one.
 	}
-	req.Header = c.probeHeader.Clone()
-	resp, err := c.transport.RoundTrip(req)
-	if err == nil {
-		_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
-		_ = resp.Body.Close()
-	}
-	a.release(false)
 	res.Latency = c.clk.Now().Sub(start)
 	switch {
 	case err != nil && timedOut.Load():
@@ -95,6 +94,32 @@ func (c *Checker) probe(ep *endpoint) {
 		res.Outcome, res.Status = ProbePassed, resp.StatusCode
 	}
 	c.recordProbe(ep, res)
+}
+
+// errClosedUnder marks a probe that met a pooled connection closed under it.
+var errClosedUnder = errors.New("health: pooled connection closed under the probe")
+
+// probeOnce sends one probe request and reads its answer. The response it
+// returns has its body drained and closed; only its status is of use.
+func (c *Checker) probeOnce(ctx context.Context, ep *endpoint) (*http.Response, error) {
+	a, ctx := c.newAttempt(ctx, ep)
+	req, err := http.NewRequestWithContext(ctx, c.probeMethod, ep.probeURL, nil)
+	if err != nil {
+		// New checked the method and URL; this is only a safety net.
+		a.release(false)
+		return nil, err
+	}
+	req.Header = c.probeHeader.Clone()
+	resp, err := c.transport.RoundTrip(req)
+	if err == nil {
+		_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
+		_ = resp.Body.Close()
+	}
+	a.release(false)
+	if err != nil && a.closedUnder(err) {
+		return nil, fmt.Errorf("%w: %w", errClosedUnder, err)
+	}
+	return resp, err
 }
 
 // failedStatus reports whether an answer with this status counts against

@@ -171,7 +171,8 @@ func TestTestserverFailoverAndRecovery(t *testing.T) {
 			assert.Equal(t, 1, th.mustChat())
 			th.faults.set(host0, nil)
 			th.round()
-			assert.Equal(t, 0, th.mustChat())
+			require.Equal(t, StateInService, th.state(0))
+			assert.Equal(t, 0, th.mustChat(), "%+v", th.c.Stats()[0])
 		})
 	}
 }
@@ -377,4 +378,24 @@ func TestTestserverConcurrentEjectionNoErrors(t *testing.T) {
 			assert.Positive(t, th.served()[1])
 		})
 	}
+}
+
+// Response-header timeouts are failures that may have reached the server:
+// counted, never re-sent here.
+func TestTestserverTimeoutsEject(t *testing.T) {
+	th := newTSHarness(t, testserver.HTTP1, 2, Config{Interval: -1, CallFailures: 2})
+	slow := testserver.Fault{HeaderDelay: 5 * time.Second}
+	th.srvs[0].SetScript(slow, slow)
+	base := th.srvs[0].Transport()
+	base.ResponseHeaderTimeout = 50 * time.Millisecond
+	defer base.CloseIdleConnections()
+	client := &http.Client{Transport: roundtripper.Chain(base, th.c.Middleware())}
+	for range 2 {
+		_, err := client.Post(th.srvs[0].URL()+chatPath, "application/json", strings.NewReader(`{}`))
+		require.Error(t, err)
+	}
+	assert.Zero(t, th.served()[1], "a timed-out call is not re-sent to b")
+	require.Equal(t, StateEjected, th.state(0))
+	assert.Contains(t, th.c.Stats()[0].Reason, "timeout awaiting response headers")
+	assert.Equal(t, 1, th.mustChat(), "(over a transport without the short timeout)")
 }

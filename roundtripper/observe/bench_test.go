@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"net/url"
 
 	"github.com/llmhttp/llmhttp/roundtripper"
 	"slices"
@@ -133,7 +134,7 @@ func (f *fakeConnTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		}
 		t.GotFirstResponseByte()
 	}
-	return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", Header: f.hdr, Body: &fakeBody{n: 80}, Request: req}, nil
+	return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: f.hdr, Body: &fakeBody{n: 80}, Request: req}, nil
 }
 
 // BenchmarkCost measures observe's own cost per call (extra-ns) over a
@@ -179,4 +180,59 @@ func BenchmarkOverheadFloor(b *testing.B) {
 	interleave(b,
 		func() { doCall(b, bare, srv.URL) },
 		func() { doCall(b, floor, srv.URL) })
+}
+
+// TestAllocs checks the design's promise: over a reused HTTP/1 connection,
+// observe adds two allocations to a call (the request's copy and one object
+// holding the context and the body wrapper), its hooks none.
+func TestAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	hdr := http.Header{"Content-Type": {"application/json"}, "X-Request-Id": {"req_0123456789"}}
+	bare := &fakeConnTransport{hdr: hdr}
+	observed := New(Config{Sinks: []Sink{&countSink{}}})(&fakeConnTransport{hdr: hdr})
+	req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:1/v1/models", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(rt http.RoundTripper) func() {
+		return func() {
+			resp, err := rt.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+	}
+	a := testing.AllocsPerRun(1000, call(bare))
+	b := testing.AllocsPerRun(1000, call(observed))
+	if b-a > 2 {
+		t.Errorf("observe adds %v allocations per call, want at most 2", b-a)
+	}
+}
+
+// BenchmarkStreamEvent is the per-token cost of a stream: the hook the
+// stream layer calls for each event.
+func BenchmarkStreamEvent(b *testing.B) {
+	o := newObserver(Config{})
+	c := o.newCall()
+	c.begin(&http.Request{Method: "POST", URL: &url.URL{Host: "h"}}, o.start())
+	b.ReportAllocs()
+	for b.Loop() {
+		c.streamEvent(true)
+	}
+}
+
+// BenchmarkScan is the cost of looking for terminal events in a stream's
+// body when no stream layer reports them, per read of one event.
+func BenchmarkScan(b *testing.B) {
+	chunk := []byte(`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":" t1"},"logprobs":null,"finish_reason":null}]}` + "\n\n")
+	c := &call{headOn: true}
+	b.SetBytes(int64(len(chunk)))
+	b.ReportAllocs()
+	for b.Loop() {
+		c.scan(chunk)
+	}
 }

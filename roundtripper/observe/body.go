@@ -71,8 +71,9 @@ func (b *body) Close() error {
 func (c *call) read(p []byte) {
 	c.r.BytesRead += int64(len(p))
 	if c.r.Stream {
+		c.lastRead = c.off()
 		if c.r.FirstByte == 0 {
-			c.r.FirstByte = c.off()
+			c.r.FirstByte = c.lastRead
 		}
 		c.scan(p)
 	}
@@ -80,7 +81,7 @@ func (c *call) read(p []byte) {
 
 // scan looks at the start of each line of an event stream for the events
 // that end a stream in the dialects observe knows, so that a stream no layer
-// reported on can still be told completed. It copies at most len(c.head)
+// reported on can still be told completed, and counts the events. It copies at most len(c.head)
 // bytes of a line, across reads, and allocates nothing. A newline inside a
 // JSON string is escaped, so a line that starts "data: [DONE]" is the real
 // one, not a model quoting it.
@@ -112,9 +113,18 @@ func (c *call) scan(p []byte) {
 	}
 }
 
-// checkHead classifies the start of a line; c.mu is held.
+// checkHead classifies the start of a line; c.mu is held. A blank line
+// ends an event.
 func (c *call) checkHead() {
 	h := c.head[:c.headN]
+	if len(h) == 0 || len(h) == 1 && h[0] == '\r' {
+		if c.inEvent {
+			c.bodyEvents++
+			c.inEvent = false
+		}
+		return
+	}
+	c.inEvent = true
 	if v, ok := field(h, "data:"); ok {
 		switch {
 		case bytes.HasPrefix(v, []byte("[DONE]")):

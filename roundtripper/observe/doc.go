@@ -25,6 +25,27 @@
 // [Config.Logger] as one line. Reports never hold header values other than the
 // request ID, nor the URL's query or user info: no API key reaches a sink.
 //
+// # What observe expects of the layers inside it
+//
+// A retrying layer calls Trace.Attempt(n) before every attempt, the first
+// included, and Trace.RetryWait(n, d, source) once it has chosen to wait d
+// after attempt n. A stream layer calls Trace.StreamEvent for each event and
+// Trace.StreamEnd once per attempt it watched, before the body's Read
+// returns the end or the error, or within its Close; and no hook after the
+// body is closed. A layer may call no hook at all: observe then reports
+// what httptrace and the body show.
+//
+// # Cost
+//
+// Over a reused HTTP/1 connection a call costs observe two allocations,
+// the least a middleware that puts hooks in the request's context and wraps
+// the response body can do (the request's copy, and one object for the
+// context and the body wrapper), four clock reads and a few uncontended
+// locks. Per-call state with its hooks bound once is recycled through a
+// sync.Pool when no hook can come late; calls that dialed, streamed, failed
+// or used HTTP/2 build fresh state instead (about twenty small
+// allocations), which is small beside a dial or a stream.
+//
 // Most callers want:
 //
 //	mw := observe.New(observe.Config{Logger: slog.Default()})

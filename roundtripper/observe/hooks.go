@@ -19,7 +19,7 @@ func (c *call) gotConn(info httptrace.GotConnInfo) {
 		if !info.WasIdle {
 			// It was not taken from the idle pool at once, so a dial may
 			// have started for this request and may still call hooks.
-			c.dialed = true
+			c.mayDial = true
 		}
 		a := c.cur()
 		a.GotConn = c.off()
@@ -35,7 +35,7 @@ func (c *call) gotConn(info httptrace.GotConnInfo) {
 
 func (c *call) dnsStart(httptrace.DNSStartInfo) {
 	c.mu.Lock()
-	c.dialed = true
+	c.mayDial = true
 	if !c.done {
 		if a := c.cur(); a.DNS.Start == 0 {
 			a.DNS.Start = c.off()
@@ -58,7 +58,7 @@ func (c *call) dnsDone(info httptrace.DNSDoneInfo) {
 
 func (c *call) connectStart(_, _ string) {
 	c.mu.Lock()
-	c.dialed = true
+	c.mayDial = true
 	if !c.done {
 		if a := c.cur(); a.Connect.Start == 0 {
 			a.Connect.Start = c.off()
@@ -81,7 +81,7 @@ func (c *call) connectDone(_, _ string, err error) {
 
 func (c *call) tlsStart() {
 	c.mu.Lock()
-	c.dialed = true
+	c.mayDial = true
 	if !c.done {
 		if a := c.cur(); a.TLS.Start == 0 {
 			a.TLS.Start = c.off()

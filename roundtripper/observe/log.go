@@ -39,7 +39,7 @@ func (o *observer) log(ctx context.Context, r *Report) {
 	if a := r.Last(); a != nil {
 		attrs = append(attrs, slog.Bool("reused", a.Reused))
 		if a.FirstByte > 0 {
-			attrs = append(attrs, slog.Duration("ttfb", a.FirstByte-a.Start))
+			attrs = append(attrs, slog.Duration("ttfb", a.TimeToHeaders()))
 		}
 	}
 	if r.RetryWait > 0 {
@@ -91,7 +91,7 @@ func attemptAttrs(r *Report, a *Attempt) []slog.Attr {
 		attrs = append(attrs, slog.Duration("pool_wait", a.PoolWait))
 	}
 	if a.FirstByte > 0 {
-		attrs = append(attrs, slog.Duration("ttfb", a.FirstByte-a.Start))
+		attrs = append(attrs, slog.Duration("ttfb", a.TimeToHeaders()))
 	}
 	if a.RetryWait > 0 {
 		attrs = append(attrs, slog.Duration("retry_wait", a.RetryWait), slog.String("retry_source", a.RetrySource))

@@ -53,6 +53,10 @@ type Config struct {
 // report covers every attempt; the layers inside it find its hooks with
 // [roundtripper.ContextTrace] and [httptrace.ContextClientTrace].
 func New(cfg Config) roundtripper.Middleware {
+	return newObserver(cfg).middleware
+}
+
+func newObserver(cfg Config) *observer {
 	o := &observer{
 		onReport: cfg.OnReport,
 		sinks:    append([]Sink(nil), cfg.Sinks...),
@@ -64,7 +68,7 @@ func New(cfg Config) roundtripper.Middleware {
 	o.pool.New = func() any { return o.newCall() }
 	now := o.now()
 	o.epoch.Store(&now)
-	return o.middleware
+	return o
 }
 
 // observer holds what every call of one middleware shares.
@@ -115,14 +119,21 @@ type perCall struct {
 // two closures): the traces context holding the hooks is built once per
 // recycled call state, and Value looks there first. It is used only when the
 // caller's context carries no hooks of its own, which would need composing.
+//
+// The caller keeps it (resp.Request.Context()) after the call state is
+// recycled, so it shows the hooks only while the state is still this
+// call's: gen is the state's generation when the call began.
 type callCtx struct {
 	context.Context
-	traces context.Context
+	c   *call
+	gen uint64
 }
 
 func (x *callCtx) Value(key any) any {
-	if v := x.traces.Value(key); v != nil {
-		return v
+	if x.c.gen.Load() == x.gen {
+		if v := x.c.traces.Value(key); v != nil {
+			return v
+		}
 	}
 	return x.Context.Value(key)
 }
@@ -139,7 +150,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	parent := req.Context()
 	var ctx context.Context
 	if httptrace.ContextClientTrace(parent) == nil && roundtripper.ContextTrace(parent) == nil {
-		pc.ctx = callCtx{Context: parent, traces: c.traces}
+		pc.ctx = callCtx{Context: parent, c: c, gen: c.gen.Load()}
 		ctx = &pc.ctx
 	} else {
 		// WithClientTrace composes into the trace it is given, so it gets
@@ -187,6 +198,9 @@ type call struct {
 	rt     roundtripper.Trace
 	traces context.Context
 
+	// gen counts the calls the state has served; see callCtx.
+	gen atomic.Uint64
+
 	mu       sync.Mutex
 	r        Report
 	attempts [4]Attempt // backing array of r.Attempts, for the usual few
@@ -195,10 +209,13 @@ type call struct {
 
 	// What decides whether the state can be recycled (reuse): hooks that
 	// may still come after the call ends must find it theirs. A dial may go
-	// on after its request got another connection. (observe sets no
-	// WroteRequest hook: the transport may call it after the response came,
-	// and it would cost a clock read on every call.)
-	dialed     bool
+	// on after its request got another connection, calling its hooks late:
+	// mayDial is set by any dial hook, by an HTTP/1 connection not taken
+	// from the idle pool at once (a dial was queued for the request), and
+	// by HTTP/2, whose GotConn cannot tell. (observe sets no WroteRequest
+	// hook: the transport may call it after the response came, and it
+	// would cost a clock read on every call.)
+	mayDial    bool
 	gots       int
 	streamHook bool // a layer called StreamEvent or StreamEnd
 	reuse      bool
@@ -206,12 +223,16 @@ type call struct {
 	// endSeen says the current attempt's stream layer called StreamEnd.
 	endSeen bool
 
-	// Terminal and error events seen in the body, for streams no layer
-	// reported on; see scan.
+	// What the body shows of a stream, for streams no layer reported on
+	// (see scan): terminal and error events, the events counted at blank
+	// lines, and when the caller last read.
 	terminal, errEvent bool
 	headOn             bool
 	headN              int
 	head               [32]byte
+	inEvent            bool
+	bodyEvents         int
+	lastRead           time.Duration
 }
 
 // start returns the time now. time.Now reads two clocks, wall and
@@ -277,9 +298,10 @@ func (c *call) begin(req *http.Request, now time.Time) {
 	c.attempts[0] = Attempt{N: 1}
 	c.ctx = req.Context()
 	c.done = false
-	c.dialed, c.gots, c.streamHook, c.reuse = false, 0, false, false
+	c.mayDial, c.gots, c.streamHook, c.reuse = false, 0, false, false
 	c.endSeen = false
 	c.terminal, c.errEvent, c.headOn, c.headN = false, false, true, 0
+	c.inEvent, c.bodyEvents, c.lastRead = false, 0, 0
 }
 
 func requestBytes(req *http.Request) int64 {
@@ -308,6 +330,9 @@ const maxRequestID = 128
 func (c *call) response(resp *http.Response) {
 	c.r.Status = resp.StatusCode
 	c.r.Proto = resp.Proto
+	if resp.ProtoMajor != 1 {
+		c.mayDial = true
+	}
 	// Direct map lookups with canonical keys: no canonicalisation cost.
 	id := first(resp.Header["X-Request-Id"])
 	if id == "" {
@@ -359,8 +384,14 @@ func (c *call) finish(why endReason) {
 		}
 		c.r.Outcome = c.inferOutcome(why)
 	}
-	if c.r.Tokens > 0 {
+	switch {
+	case c.r.Tokens > 0:
 		c.r.Buffered = buffered(c.r.Tokens, a.Start, c.r.FirstToken, c.r.LastToken, c.r.Gaps.Mean())
+	case c.r.Stream && c.bodyEvents > 1:
+		// No layer counted tokens: judge by the events as the caller read
+		// them, which a buffering proxy delivers in one burst too.
+		mean := (c.lastRead - c.r.FirstByte) / time.Duration(c.bodyEvents-1)
+		c.r.Buffered = buffered(c.bodyEvents, a.Start, c.r.FirstByte, c.lastRead, mean)
 	}
 	c.reuse = c.recyclable()
 }
@@ -386,7 +417,7 @@ func (c *call) inferOutcome(why endReason) roundtripper.StreamOutcome {
 // streamed or failed are not recycled: they are slow anyway, and a late
 // hook would find a stranger's report.
 func (c *call) recyclable() bool {
-	return !c.dialed && !c.r.Stream && c.r.Err == nil && c.r.Status != 0 &&
+	return !c.mayDial && !c.r.Stream && c.r.Err == nil && c.r.Status != 0 &&
 		c.gots > 0
 }
 
@@ -411,6 +442,7 @@ func (c *call) deliver() {
 			c.r.Attempts[i].RemoteAddr, c.r.Attempts[i].Err = nil, nil
 		}
 		c.r.Attempts, c.ctx = nil, nil
+		c.gen.Add(1)
 		o.pool.Put(c)
 	}
 }

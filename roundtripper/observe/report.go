@@ -81,7 +81,11 @@ type Report struct {
 	// burst at the end, the mark of a proxy that buffers event streams and
 	// turns time to first token into total time: at least 8 tokens, the
 	// first of them at 90% or more of the time from the attempt's start to
-	// the last, and less than 2ms between tokens on average.
+	// the last, and less than 2ms between tokens on average. Without a
+	// layer reporting tokens, the same rule applies to the events the
+	// caller read from the body (counted at blank lines). Either way the
+	// times are those at which the caller read: a caller that starts
+	// reading late sees a burst too.
 	Buffered bool
 }
 
@@ -111,6 +115,15 @@ type Attempt struct {
 
 	Outcome roundtripper.StreamOutcome // how this attempt's stream ended, as its stream layer said
 	Err     error                      // the first error seen in this attempt's phases or stream
+}
+
+// TimeToHeaders is the time from the attempt's start to its first response
+// byte, or zero if none came.
+func (a *Attempt) TimeToHeaders() time.Duration {
+	if a.FirstByte == 0 {
+		return 0
+	}
+	return a.FirstByte - a.Start
 }
 
 // A Phase is an interval, as offsets since the call's Start. The zero Phase

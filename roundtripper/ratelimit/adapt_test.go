@@ -66,7 +66,8 @@ func TestObserve(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := &host{key: "h", remReq: -1, remTok: -1}
-			remReq, remTok := h.observe(tt.h, tt.status, t0, &tt.cfg)
+			remReq, remTok, held := h.observe(tt.h, tt.status, t0, &tt.cfg)
+			assert.Equal(t, tt.hold > 0, held)
 			assert.Equal(t, tt.remReq, remReq, "remaining requests")
 			assert.Equal(t, tt.remTok, remTok, "remaining tokens")
 			hold, reason := h.hold(t0)
@@ -138,7 +139,7 @@ func FuzzObserve(f *testing.F) {
 		cfg := Config{}
 		l := New(cfg)
 		hs := &host{key: "h", remReq: -1, remTok: -1}
-		rr, rt := hs.observe(h, status, t0, &l.cfg)
+		rr, rt, _ := hs.observe(h, status, t0, &l.cfg)
 		hold, _ := hs.hold(t0)
 		if hold < 0 || hold > l.cfg.maxHold() {
 			t.Fatalf("hold %v out of [0, %v]", hold, l.cfg.maxHold())

@@ -36,8 +36,9 @@ type Config struct {
 
 	// PerKey keeps separate limits for each API key (Authorization,
 	// x-api-key or api-key header) as well as each host. Keys are told
-	// apart by a SHA-256 hash; the key itself is never stored. false: one
-	// set of limits per host.
+	// apart by a SHA-256 hash; the key itself is never stored. Holds
+	// (a 429's cooldown, an exhausted bucket) then apply per key too, as
+	// providers limit each key apart. false: one set of limits per host.
 	PerKey bool
 
 	// DefaultMaxTokens is the output a call is assumed to need when its

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -36,6 +37,8 @@ var _ roundtripper.NotSentError = (*LimitedError)(nil)
 // Error says which host, what for, and how long the call would have waited.
 func (e *LimitedError) Error() string {
 	switch {
+	case e.Err != nil && (errors.Is(e.Err, context.Canceled) || errors.Is(e.Err, context.DeadlineExceeded)):
+		return fmt.Sprintf("ratelimit: %s: limited: gave up waiting for %s: %v", e.Host, e.Reason, e.Err)
 	case e.Reason == "store":
 		return fmt.Sprintf("ratelimit: %s: limited: limit store unavailable: %v", e.Host, e.Err)
 	case e.Err != nil:

@@ -19,8 +19,9 @@ func Example() {
 	}))
 	defer srv.Close()
 
-	// One request per second; a call that would have to wait is refused.
-	lim := ratelimit.New(ratelimit.Config{RequestsPerMinute: 60, MaxWait: -1})
+	// Six requests a minute, one at a time; a call that would have to
+	// wait is refused.
+	lim := ratelimit.New(ratelimit.Config{RequestsPerMinute: 6, MaxWait: -1})
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: roundtripper.Chain(tr, lim.Middleware())}

@@ -244,7 +244,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	now := l.now()
-	remReq, remTok := h.observe(resp.Header, resp.StatusCode, now, &l.cfg)
+	remReq, remTok, held := h.observe(resp.Header, resp.StatusCode, now, &l.cfg)
+	if held && l.cfg.Logger != nil {
+		d, why := h.hold(now)
+		l.cfg.Logger.Debug("ratelimit: host held back", "host", h.key, "for", d, "reason", why, "status", resp.StatusCode)
+	}
 	ok2xx := resp.StatusCode >= 200 && resp.StatusCode <= 299
 	if !ok2xx || remReq >= 0 || remTok >= 0 {
 		adj := Adjustment{
@@ -432,7 +436,8 @@ func scan(s *bodyScanner, r io.Reader) error {
 }
 
 // observe updates h from a response's headers, received at now, and
-// returns what the server said is left (-1 where it said nothing).
+// returns what the server said is left (-1 where it said nothing) and
+// whether the response started or extended a hold on the host.
 //
 // What it takes from them: a limit the Config leaves at zero; "nothing
 // left until the reset" as a hold on the host until then; a 429's
@@ -440,7 +445,7 @@ func scan(s *bodyScanner, r io.Reader) error {
 // else Config.Cooldown) as a hold on the whole host. Values that make no
 // sense (negative, a limit of 0, a reset of 0) are ignored, and every hold
 // is capped at MaxHold, so no header can stop a host for good.
-func (h *host) observe(hd http.Header, status int, now time.Time, cfg *Config) (remReq, remTok int64) {
+func (h *host) observe(hd http.Header, status int, now time.Time, cfg *Config) (remReq, remTok int64, held bool) {
 	lim := hints.ParseLimits(hd, now)
 	remReq, remTok = -1, -1
 	var hold time.Duration
@@ -495,7 +500,8 @@ func (h *host) observe(hd http.Header, status int, now time.Time, cfg *Config) (
 	if hold > 0 {
 		if until := now.Add(hold); until.After(h.holdUntil) {
 			h.holdUntil, h.holdReason = until, reason
+			held = true
 		}
 	}
-	return remReq, remTok
+	return remReq, remTok, held
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -92,12 +93,24 @@ func callPath(ctx context.Context, c *http.Client, url, body string) (int, error
 
 const small = `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`
 
+// arrivals are the times API requests reached srv.
 func arrivals(srv *testserver.Server) []time.Time {
 	var at []time.Time
 	for _, r := range srv.Requests() {
-		at = append(at, r.Received)
+		if strings.HasPrefix(r.Path, "/v1/") {
+			at = append(at, r.Received)
+		}
 	}
 	return at
+}
+
+// warm opens tr's connection to srv, so that the first calls of a test do
+// not reach the server late by the connection's setup.
+func warm(t *testing.T, srv *testserver.Server, tr *http.Transport) {
+	resp, err := (&http.Client{Transport: tr}).Get(srv.URL() + "/health")
+	require.NoError(t, err)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
 }
 
 func TestMaxConcurrent(t *testing.T) {
@@ -146,7 +159,9 @@ func TestBurstKeepsToRPM(t *testing.T) {
 	srv := newTestServer(t, testserver.Config{})
 	// 1200 per minute: 20 per second, a burst of 20.
 	lim := ratelimit.New(ratelimit.Config{RequestsPerMinute: 1200})
-	c := clientOver(t, srv.Transport(), lim)
+	tr := srv.Transport()
+	warm(t, srv, tr)
+	c := clientOver(t, tr, lim)
 	const calls = 50
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -161,8 +176,8 @@ func TestBurstKeepsToRPM(t *testing.T) {
 	// 20 at once, then 30 at 20/s: at least 1.5s; allow scheduling slack.
 	assert.GreaterOrEqual(t, elapsed, 1400*time.Millisecond)
 	// In any window of w, at most burst + rate*w arrive. The margin is in
-	// time: the first arrivals are late by their connection's setup, which
-	// shortens the windows that start with them.
+	// time: an arrival late by scheduling shortens the windows that start
+	// with it.
 	at := arrivals(srv)
 	require.Len(t, at, calls)
 	for i := range at {
@@ -171,7 +186,7 @@ func TestBurstKeepsToRPM(t *testing.T) {
 			if w < 0 {
 				continue
 			}
-			allowed := 20 + int((w+250*time.Millisecond).Seconds()*20)
+			allowed := 20 + int((w+600*time.Millisecond).Seconds()*20)
 			assert.LessOrEqual(t, j-i+1, allowed, "arrivals %d..%d within %v", i, j, w)
 		}
 	}
@@ -179,7 +194,7 @@ func TestBurstKeepsToRPM(t *testing.T) {
 
 func TestLimitedAtOnceAndNeverSent(t *testing.T) {
 	srv := newTestServer(t, testserver.Config{})
-	lim := ratelimit.New(ratelimit.Config{RequestsPerMinute: 60, MaxWait: 100 * time.Millisecond}) // one per second
+	lim := ratelimit.New(ratelimit.Config{RequestsPerMinute: 20, MaxWait: 500 * time.Millisecond}) // one every 3s
 	c := clientOver(t, srv.Transport(), lim)
 	_, err := call(t.Context(), c, srv.URL(), small)
 	require.NoError(t, err)
@@ -197,7 +212,7 @@ func TestLimitedAtOnceAndNeverSent(t *testing.T) {
 	assert.Equal(t, "requests", le.Reason)
 	assert.Greater(t, le.Wait, 500*time.Millisecond, "it says how long it would have waited")
 	assert.Contains(t, err.Error(), "would have had to wait")
-	assert.Less(t, took, 80*time.Millisecond, "refused at once, not after waiting")
+	assert.Less(t, took, 400*time.Millisecond, "refused at once, not after waiting MaxWait")
 	assert.True(t, body.closed.Load(), "the request body is closed")
 	assert.Equal(t, int64(1), srv.Stats().Requests, "the refused call was never sent")
 
@@ -255,13 +270,13 @@ func Test429CoolsDownHost(t *testing.T) {
 	status, err = call(t.Context(), c, srv.URL(), small)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusTooManyRequests, status)
-	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	start := time.Now()
 	_, err = call(ctx, c, srv.URL(), small)
 	require.ErrorIs(t, err, ratelimit.ErrLimited)
 	assert.Contains(t, err.Error(), "cooldown")
-	assert.Less(t, time.Since(start), 300*time.Millisecond)
+	assert.Less(t, time.Since(start), 700*time.Millisecond, "refused at once, not at the deadline")
 	assert.Equal(t, int64(6), srv.Stats().Requests)
 }
 
@@ -351,16 +366,16 @@ func TestDeadlineBoundsWait(t *testing.T) {
 	require.NoError(t, stream.Body.Close())
 
 	// A bucket wait past the deadline is refused at once.
-	lim2 := ratelimit.New(ratelimit.Config{RequestsPerMinute: 60})
+	lim2 := ratelimit.New(ratelimit.Config{RequestsPerMinute: 30}) // one every 2s
 	c2 := clientOver(t, srv.Transport(), lim2)
 	_, err = call(t.Context(), c2, srv.URL(), small)
 	require.NoError(t, err)
-	ctx3, cancel3 := context.WithTimeout(t.Context(), 400*time.Millisecond)
+	ctx3, cancel3 := context.WithTimeout(t.Context(), 800*time.Millisecond)
 	defer cancel3()
 	start = time.Now()
 	_, err = call(ctx3, c2, srv.URL(), small)
 	require.ErrorIs(t, err, ratelimit.ErrLimited)
-	assert.Less(t, time.Since(start), 200*time.Millisecond)
+	assert.Less(t, time.Since(start), 600*time.Millisecond, "refused at once, not at the deadline")
 	assert.Equal(t, int64(2), srv.Stats().Requests)
 }
 
@@ -435,7 +450,7 @@ func TestBodyWithoutGetBodyIsSent(t *testing.T) {
 
 func TestPerKey(t *testing.T) {
 	srv := newServer(t, nil)
-	lim := ratelimit.New(ratelimit.Config{PerKey: true, RequestsPerMinute: 60, MaxWait: -1})
+	lim := ratelimit.New(ratelimit.Config{PerKey: true, RequestsPerMinute: 20, MaxWait: -1})
 	c := clientFor(t, lim)
 	for _, key := range []string{"Bearer sk-alpha-secret", "Bearer sk-beta-secret"} {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL, strings.NewReader(small))
@@ -484,26 +499,96 @@ func (notSent) Error() string        { return errNotSent.Error() }
 func (notSent) Is(target error) bool { return target == errNotSent }
 func (notSent) NotSent() bool        { return true }
 
+// BenchmarkUncontendedCall is one call through the limiter with room to
+// spare, against a RoundTripper answering from memory; "bare" is the same
+// call without the limiter, for the ratio.
 func BenchmarkUncontendedCall(b *testing.B) {
 	const respBody = `{"choices":[{"message":{"content":"hello"}}],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}`
 	next := roundtripper.Func(func(req *http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(respBody))}, nil
 	})
 	lim := ratelimit.New(ratelimit.Config{RequestsPerMinute: 1 << 30, TokensPerMinute: 1 << 40, MaxConcurrent: 1000})
-	rt := lim.Middleware()(next)
-	req, _ := http.NewRequest(http.MethodPost, "http://api.example.invalid/v1/chat/completions", strings.NewReader(small))
-	buf := make([]byte, 512)
-	b.ReportAllocs()
-	for b.Loop() {
-		resp, err := rt.RoundTrip(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for {
-			if _, err := resp.Body.Read(buf); err != nil {
-				break
+	for _, bc := range []struct {
+		name string
+		rt   http.RoundTripper
+	}{
+		{"bare", next},
+		{"limiter", lim.Middleware()(next)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			req, _ := http.NewRequest(http.MethodPost, "http://api.example.invalid/v1/chat/completions", strings.NewReader(small))
+			buf := make([]byte, 512)
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := bc.rt.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					if _, err := resp.Body.Read(buf); err != nil {
+						break
+					}
+				}
+				resp.Body.Close()
 			}
-		}
-		resp.Body.Close()
+		})
 	}
 }
+
+func BenchmarkParallelCalls(b *testing.B) {
+	const respBody = `{"usage":{"total_tokens":15}}`
+	next := roundtripper.Func(func(req *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(respBody))}, nil
+	})
+	lim := ratelimit.New(ratelimit.Config{RequestsPerMinute: 1 << 30, TokensPerMinute: 1 << 40, MaxConcurrent: 1000})
+	rt := lim.Middleware()(next)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		req, _ := http.NewRequest(http.MethodPost, "http://api.example.invalid/v1/chat/completions", strings.NewReader(small))
+		for pb.Next() {
+			resp, err := rt.RoundTrip(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}
+
+func TestLogsAndErrorsCarryNoCredential(t *testing.T) {
+	srv := newTestServer(t, testserver.Config{Script: []testserver.Fault{
+		{Status: http.StatusTooManyRequests, Header: map[string]string{"retry-after-ms": "5000"}},
+	}})
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	lim := ratelimit.New(ratelimit.Config{PerKey: true, MaxWait: time.Second, Logger: logger})
+	c := clientOver(t, srv.Transport(), lim)
+	for range 2 {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL()+"/v1/chat/completions", strings.NewReader(small))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer sk-very-secret")
+		req.Header.Set("x-api-key", "sk-ant-very-secret")
+		resp, err := c.Do(req)
+		if err != nil {
+			require.ErrorIs(t, err, ratelimit.ErrLimited)
+			assert.NotContains(t, err.Error(), "secret")
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Contains(t, logs.String(), "held back")
+	assert.NotContains(t, logs.String(), "secret")
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -1,6 +1,8 @@
 package ratelimit
 
 import (
+	"bytes"
+	"encoding/json"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -119,6 +121,32 @@ func FuzzUsageScanner(f *testing.F) {
 		}
 		if u := whole.usage.total(); u < 0 || u > 3*maxTokensCap {
 			t.Fatalf("usage %d out of range", u)
+		}
+	})
+}
+
+// FuzzParseUsage checks the allocation-free usage parser against
+// encoding/json on the objects both can read.
+func FuzzParseUsage(f *testing.F) {
+	f.Add([]byte(`{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15,"prompt_tokens_details":{"cached_tokens":0}}`))
+	f.Add([]byte(`{"input_tokens":7,"cache_read_input_tokens":100,"output_tokens":3,"server_tool_use":null,"x":[1,{"a":"}"}]}`))
+	f.Add([]byte(`{ "total_tokens" : 8 , "total_tokens": 9 }`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, ok := parseUsage(data)
+		var want usage
+		if bytes.IndexByte(data, '\\') >= 0 || json.Unmarshal(data, &want) != nil {
+			return // escapes in keys, or not a usage object: only "no panic" holds
+		}
+		for _, v := range []int64{want.PromptTokens, want.CompletionTokens, want.TotalTokens, want.InputTokens, want.OutputTokens} {
+			if v < 0 || v >= maxTokensCap {
+				return
+			}
+		}
+		if !bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{")) {
+			return
+		}
+		if !ok || got != want {
+			t.Fatalf("parseUsage = %+v, %v; encoding/json = %+v", got, ok, want)
 		}
 	})
 }

@@ -71,12 +71,12 @@ type Grant struct {
 
 // Adjustment corrects a key's buckets; see Store.Adjust.
 type Adjustment struct {
-	Key      string
-	Now      time.Time
-	Rates    Rates
-	Requests int64 // added to what was taken: positive charges, negative gives back
-	Tokens   int64
-	Fallback bool // the Grant being corrected had Fallback set
+	Key      string    // names the buckets, as in Reservation
+	Now      time.Time // the Limiter's clock
+	Rates    Rates     // the limits in force for Key
+	Requests int64     // added to what was taken: positive charges, negative gives back
+	Tokens   int64     // likewise for tokens
+	Fallback bool      // the Grant being corrected had Fallback set
 
 	// RemainingRequests and RemainingTokens are what the server last said
 	// is left (negative: it did not say). A Store lowers its bucket to them

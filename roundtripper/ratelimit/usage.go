@@ -205,17 +205,18 @@ func parseUsage(b []byte) (u usage, ok bool) {
 		if i >= len(b) {
 			return u, false
 		}
+		// Keys match case-insensitively, as encoding/json matches them.
 		var dst *int64
-		switch string(key) {
-		case "prompt_tokens":
+		switch {
+		case bytes.EqualFold(key, []byte("prompt_tokens")):
 			dst = &u.PromptTokens
-		case "completion_tokens":
+		case bytes.EqualFold(key, []byte("completion_tokens")):
 			dst = &u.CompletionTokens
-		case "total_tokens":
+		case bytes.EqualFold(key, []byte("total_tokens")):
 			dst = &u.TotalTokens
-		case "input_tokens":
+		case bytes.EqualFold(key, []byte("input_tokens")):
 			dst = &u.InputTokens
-		case "output_tokens":
+		case bytes.EqualFold(key, []byte("output_tokens")):
 			dst = &u.OutputTokens
 		}
 		if dst != nil && b[i] >= '0' && b[i] <= '9' {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -21,6 +22,10 @@ const (
 
 	// snippetLimit bounds the error body quoted in an Error.
 	snippetLimit = 200
+
+	// peekTimeout bounds the wait for the start of an error body: servers
+	// send it with the headers, so a longer wait means a broken one.
+	peekTimeout = 10 * time.Second
 )
 
 // peekedBody gives back the bytes read to decide, then the rest of the
@@ -33,14 +38,16 @@ type peekedBody struct {
 func (p *peekedBody) Close() error { return p.body.Close() }
 
 // peek reads up to peekLimit bytes of body and returns them with a body that
-// replays them before the rest.
-func peek(body io.ReadCloser) ([]byte, io.ReadCloser) {
+// replays them before the rest. An error body that stalls is closed after
+// timeout, so the decision never waits on it for longer.
+func peek(body io.ReadCloser, timeout time.Duration) ([]byte, io.ReadCloser) {
 	buf := make([]byte, peekLimit)
-	n, err := io.ReadFull(body, buf)
+	stall := time.AfterFunc(timeout, func() { _ = body.Close() })
+	n, _ := io.ReadFull(body, buf)
+	stall.Stop()
 	buf = buf[:n]
 	// Whatever ended the read (EOF, the limit, a broken body), the caller
 	// reads the same bytes and then what the body gives next.
-	_ = err
 	return buf, &peekedBody{Reader: io.MultiReader(bytes.NewReader(buf), body), body: body}
 }
 

@@ -60,11 +60,21 @@ type slot struct {
 }
 
 type hostBudget struct {
+	// pending counts calls not yet dated: a call costs one atomic add, and
+	// only every foldEvery-th call (or a retry decision) reads the clock
+	// and takes the lock to file them.
+	pending atomic.Int64
+
 	mu        sync.Mutex
 	slots     []slot
+	lastFold  time.Duration // clock reading of the last fold
 	floor     float64       // tokens saved up from the per-second floor
 	lastFloor time.Duration // clock reading of the last refill
 }
+
+// foldEvery is how many calls may go undated; under steady traffic they
+// are filed within a few milliseconds.
+const foldEvery = 16
 
 // NewBudget returns a budget with the given configuration (copied).
 func NewBudget(cfg BudgetConfig) *Budget {
@@ -89,7 +99,8 @@ func (b *Budget) host(h string) *hostBudget {
 	}
 	v, ok := b.hosts.Load(h)
 	if !ok {
-		hb := &hostBudget{slots: make([]slot, b.slots), floor: b.burst(), lastFloor: b.clock()}
+		now := b.clock()
+		hb := &hostBudget{slots: make([]slot, b.slots), floor: b.burst(), lastFloor: now, lastFold: now}
 		v, _ = b.hosts.LoadOrStore(h, hb)
 	}
 	hb := v.(*hostBudget)
@@ -119,15 +130,35 @@ func (h *hostBudget) cur(sec int64) *slot {
 // one more attempt of a call already counted.
 func (b *Budget) deposit(host string, isRetry bool) {
 	h := b.host(host)
-	sec := int64(b.clock() / time.Second)
-	h.mu.Lock()
-	s := h.cur(sec)
-	if isRetry {
-		s.retries++
-	} else {
-		s.calls++
+	if !isRetry {
+		if h.pending.Add(1)%foldEvery == 0 {
+			now := b.clock()
+			h.mu.Lock()
+			h.fold(now)
+			h.mu.Unlock()
+		}
+		return
 	}
+	now := b.clock()
+	h.mu.Lock()
+	h.fold(now)
+	h.cur(int64(now/time.Second)).retries++
 	h.mu.Unlock()
+}
+
+// fold files the calls deposited since the last fold under the second of
+// the last fold. They happened between then and now, so this dates them as
+// old as they may be, and drops them once that is outside the window: an
+// error in the budget is always towards fewer retries. A quiet host's few
+// calls may be dropped that way; the floor is there for quiet hosts.
+func (h *hostBudget) fold(now time.Duration) {
+	if p := h.pending.Swap(0); p > 0 {
+		last := int64(h.lastFold / time.Second)
+		if last > int64(now/time.Second)-int64(len(h.slots)) {
+			h.cur(last).calls += p
+		}
+	}
+	h.lastFold = now
 }
 
 // withdraw reports whether one more retry to host fits the budget, and if so
@@ -138,6 +169,7 @@ func (b *Budget) withdraw(host string) bool {
 	sec := int64(now / time.Second)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.fold(now)
 
 	var calls, retries int64
 	for i := range h.slots {

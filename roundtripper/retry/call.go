@@ -62,11 +62,11 @@ func (c *call) decide(resp *http.Response, err error) decision {
 	if !ok {
 		return d
 	}
-	if !c.rewindable {
-		return decision{reason: ReasonNotRewindable, stop: ErrBodyNotRewindable}
-	}
 	if c.n > c.t.retries {
 		return decision{reason: ReasonExhausted}
+	}
+	if !c.rewindable {
+		return decision{reason: ReasonNotRewindable, stop: ErrBodyNotRewindable}
 	}
 	now := c.t.now()
 	if resp != nil {
@@ -111,7 +111,7 @@ func (c *call) classifyResp(resp *http.Response) (bool, string) {
 	}
 	if resp.StatusCode >= 400 && (retry || should == "true") && resp.Body != nil && resp.Body != http.NoBody {
 		var body []byte
-		body, resp.Body = peek(resp.Body)
+		body, resp.Body = peek(resp.Body, c.t.peekTimeout)
 		c.snippet = snippet(body)
 		if quotaExhausted(body) {
 			retry, reason = false, ReasonQuota

@@ -48,12 +48,25 @@
 // instead of sleeping into a certain timeout. Every wait ends when the
 // caller's context does.
 //
+// # Per-attempt timeout
+//
+// Config.AttemptTimeout bounds one attempt's wait for response headers, never
+// its body. It is a timer that cancels the attempt's context with the cause
+// ErrAttemptTimeout, rather than context.WithTimeoutCause, because a
+// context deadline cannot be lifted once the headers are in and would cut
+// the stream that follows. The cause tells it apart from the caller's own
+// deadline, so a timed-out attempt is classified like any other failure
+// after sending (retried when idempotent, keyed or RetryAmbiguous) instead
+// of ending the call.
+//
 // # Retry budget
 //
-// Retries to a host are limited to about 20% of its recent calls, plus a
-// floor of 3 a second with a burst of 5 (see [Budget]), so during a total outage the server
-// sees about 1.25 attempts per call instead of MaxRetries+1, while a lone
-// caller still gets all its retries. A Budget can be shared between
+// Retries to a host are limited to 20% of its calls of the last 10
+// seconds, with a floor of 3 a second (a burst of 5) that only matters when
+// traffic is light (see [Budget]). During a total outage the server sees
+// about 1.2 attempts per call (measured: 1.20 for 400 calls with MaxRetries
+// 3) instead of MaxRetries+1 = 4, while a lone caller still gets all its
+// retries. A Budget can be shared between
 // decorators (Config.Budget) or switched off (Config.DisableBudget).
 //
 // # Stacked retries
@@ -75,7 +88,9 @@
 // a failed attempt is drained (up to 4 KiB) and closed so that its
 // connection returns to the pool; the pool itself is never emptied. The final
 // response reaches the caller as the transport gave it — not drained, not
-// buffered — so streams stream. When retries run out on a response (a 429 or
+// buffered — so streams stream (its Body is the transport's own, except that
+// an error body peeked at, or a response under AttemptTimeout, gets a thin
+// wrapper yielding the very same bytes). When retries run out on a response (a 429 or
 // a 5xx), the caller gets that response, whole, for the SDK above to parse.
 // When the last attempt ended without one, the error is an *Error naming the
 // attempts, the last failure, and the last status, body snippet and request

@@ -93,3 +93,13 @@ func ExampleError() {
 	// attempts: 3
 	// refused: true
 }
+
+func ExampleNewBudget() {
+	// Two clients of the same API (say, one per SDK) share one retry budget,
+	// so that together they retry at most about 10% of their calls.
+	budget := retry.NewBudget(retry.BudgetConfig{Ratio: 0.1})
+	chat := &http.Client{Transport: roundtripper.Chain(nil, retry.New(retry.Config{Budget: budget}))}
+	embeddings := &http.Client{Transport: roundtripper.Chain(nil, retry.New(retry.Config{Budget: budget, MaxRetries: 5}))}
+	fmt.Println(chat.Transport != nil, embeddings.Transport != nil)
+	// Output: true true
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"sync"
@@ -289,4 +290,27 @@ func TestStallBeforeFirstTokenReplayed(t *testing.T) {
 			assert.Equal(t, int64(2), srv.Stats().Requests, "retried without an idempotency key")
 		})
 	}
+}
+
+func TestStalledErrorBody(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "0")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"error":{"message":"busy`)
+		http.NewResponseController(w).Flush()
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	rt, _ := newTest(t, Config{MaxRetries: 1}, tr)
+	rt.peekTimeout = 100 * time.Millisecond
+	start := time.Now()
+	resp, err := rt.RoundTrip(post(t, t.Context(), srv.URL))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	assert.Equal(t, `{"error":{"message":"busy`, string(b), "the caller reads what came")
+	assert.Less(t, time.Since(start), 5*time.Second)
 }

@@ -26,11 +26,12 @@ import (
 // here), rewinds the body from GetBody and drives the later attempts.
 func New(cfg Config) roundtripper.Middleware {
 	t := &transport{
-		cfg:     cfg,
-		retries: cfg.maxRetries(),
-		now:     time.Now,
-		sleep:   sleepCtx,
-		rand:    randN,
+		cfg:         cfg,
+		retries:     cfg.maxRetries(),
+		now:         time.Now,
+		sleep:       sleepCtx,
+		rand:        randN,
+		peekTimeout: peekTimeout,
 	}
 	t.cfg.Statuses = append([]int(nil), cfg.statuses()...)
 	for _, s := range t.cfg.Statuses {
@@ -67,6 +68,8 @@ type transport struct {
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
 	rand  func(n int64) int64 // uniform in [0, n); 0 for n <= 0
+
+	peekTimeout time.Duration
 }
 
 var _ http.RoundTripper = (*transport)(nil)

@@ -80,10 +80,42 @@ type Metrics struct {
 	gaps      *gapCollector            // host
 
 	maxHosts int
+
+	// mu guards the caches of resolved series, which spare Observe most
+	// label lookups (each hashes its label values); their keys are bounded
+	// like the labels.
 	mu       sync.Mutex
-	hosts    map[string]struct{}
+	hosts    map[string]*hostSeries
 	sources  map[string]struct{}
+	byCall   map[callKey]*callSeries
+	byMethod map[methodKey]*methodSeries
 }
+
+type callKey struct{ host, method, class, outcome string }
+
+type callSeries struct {
+	calls    prometheus.Counter
+	duration prometheus.Observer
+}
+
+type methodKey struct{ host, method string }
+
+type methodSeries struct {
+	attempts   [3]prometheus.Counter // by connection: none, new, reused
+	ttfe, ttft prometheus.Observer
+	bytes      prometheus.Counter
+}
+
+var connLabels = [3]string{"none", "new", "reused"}
+
+type hostSeries struct {
+	phases    [len(phaseLabels)]prometheus.Observer
+	retryWait prometheus.Observer
+	tokens    prometheus.Counter
+	buffered  prometheus.Counter
+}
+
+var phaseLabels = [...]string{"dns", "connect", "tls", "pool_wait", "headers"}
 
 var _ observe.Sink = (*Metrics)(nil)
 
@@ -116,8 +148,10 @@ func New(reg prometheus.Registerer, cfg Config) (*Metrics, error) {
 		bytes:     count("response_bytes_total", "Response body bytes read by callers.", "host", "method"),
 		gaps:      newGapCollector(prometheus.BuildFQName(ns, "", "token_gap_seconds")),
 		maxHosts:  cfg.maxHosts(),
-		hosts:     make(map[string]struct{}),
+		hosts:     make(map[string]*hostSeries),
 		sources:   make(map[string]struct{}),
+		byCall:    make(map[callKey]*callSeries),
+		byMethod:  make(map[methodKey]*methodSeries),
 	}
 	for _, c := range []prometheus.Collector{
 		m.calls, m.duration, m.attempts, m.retries, m.retryWait, m.phases,
@@ -132,65 +166,59 @@ func New(reg prometheus.Registerer, cfg Config) (*Metrics, error) {
 
 // Observe records r. It keeps nothing of r.
 func (m *Metrics) Observe(r *observe.Report) {
-	host, source := m.labels(r)
+	var src [8]string
+	m.mu.Lock()
+	host := m.hostLabel(r.Host)
 	method := methodLabel(r.Method)
-	class := statusClass(r)
-	outcome := outcomeLabel(r)
+	hs := m.hostSeries(host)
+	ms := m.methodSeries(host, method)
+	cs := m.callSeries(host, method, statusClass(r), outcomeLabel(r))
+	m.sourceLabels(r, &src)
+	m.mu.Unlock()
 
-	m.calls.WithLabelValues(host, method, class, outcome).Inc()
-	m.duration.WithLabelValues(host, method, class).Observe(r.Duration.Seconds())
+	cs.calls.Inc()
+	cs.duration.Observe(r.Duration.Seconds())
 	if r.BytesRead > 0 {
-		m.bytes.WithLabelValues(host, method).Add(float64(r.BytesRead))
+		ms.bytes.Add(float64(r.BytesRead))
 	}
 	for i := range r.Attempts {
 		a := &r.Attempts[i]
-		conn := "none"
-		switch {
-		case a.GotConn > 0 && a.Reused:
-			conn = "reused"
-		case a.GotConn > 0:
-			conn = "new"
+		conn := 0
+		if a.GotConn > 0 {
+			conn = 1
+			if a.Reused {
+				conn = 2
+			}
 		}
-		m.attempts.WithLabelValues(host, method, conn).Inc()
-		phase := func(name string, d time.Duration) {
-			m.phases.WithLabelValues(host, name).Observe(d.Seconds())
-		}
-		if a.DNS.End > 0 {
-			phase("dns", a.DNS.Duration())
-		}
-		if a.Connect.End > 0 {
-			phase("connect", a.Connect.Duration())
-		}
-		if a.TLS.End > 0 {
-			phase("tls", a.TLS.Duration())
-		}
-		if a.PoolWait > 0 {
-			phase("pool_wait", a.PoolWait)
-		}
-		if a.FirstByte > 0 {
-			phase("headers", a.FirstByte-a.Start)
+		ms.attempts[conn].Inc()
+		for p, d := range [len(phaseLabels)]time.Duration{
+			a.DNS.Duration(), a.Connect.Duration(), a.TLS.Duration(), a.PoolWait, a.TimeToHeaders(),
+		} {
+			if d > 0 {
+				hs.phases[p].Observe(d.Seconds())
+			}
 		}
 		if a.RetryWait > 0 {
 			s := "other"
-			if i < len(source) && source[i] != "" {
-				s = source[i]
+			if i < len(src) && src[i] != "" {
+				s = src[i]
 			}
 			m.retries.WithLabelValues(host, s).Inc()
-			m.retryWait.WithLabelValues(host).Observe(a.RetryWait.Seconds())
+			hs.retryWait.Observe(a.RetryWait.Seconds())
 		}
 	}
 	if r.Stream {
 		if r.FirstEvent > 0 {
-			m.ttfe.WithLabelValues(host, method).Observe(r.FirstEvent.Seconds())
+			ms.ttfe.Observe(r.FirstEvent.Seconds())
 		}
 		if r.FirstToken > 0 {
-			m.ttft.WithLabelValues(host, method).Observe(r.FirstToken.Seconds())
+			ms.ttft.Observe(r.FirstToken.Seconds())
 		}
 		if r.Tokens > 0 {
-			m.tokens.WithLabelValues(host).Add(float64(r.Tokens))
+			hs.tokens.Add(float64(r.Tokens))
 		}
 		if r.Buffered {
-			m.buffered.WithLabelValues(host).Inc()
+			hs.buffered.Inc()
 		}
 		if r.Gaps.Count > 0 {
 			m.gaps.add(host, &r.Gaps)
@@ -198,24 +226,73 @@ func (m *Metrics) Observe(r *observe.Report) {
 	}
 }
 
+// hostLabel bounds the host label; m.mu is held.
+func (m *Metrics) hostLabel(host string) string {
+	if _, ok := m.hosts[host]; ok {
+		return host
+	}
+	if host == "" || len(m.hosts) >= m.maxHosts {
+		return "other"
+	}
+	m.hosts[host] = nil // resolved by hostSeries
+	return host
+}
+
+// The series lookups below run with m.mu held.
+
+func (m *Metrics) hostSeries(host string) *hostSeries {
+	if s := m.hosts[host]; s != nil {
+		return s
+	}
+	s := &hostSeries{
+		retryWait: m.retryWait.WithLabelValues(host),
+		tokens:    m.tokens.WithLabelValues(host),
+		buffered:  m.buffered.WithLabelValues(host),
+	}
+	for i, p := range phaseLabels {
+		s.phases[i] = m.phases.WithLabelValues(host, p)
+	}
+	m.hosts[host] = s
+	return s
+}
+
+func (m *Metrics) methodSeries(host, method string) *methodSeries {
+	k := methodKey{host, method}
+	if s := m.byMethod[k]; s != nil {
+		return s
+	}
+	s := &methodSeries{
+		ttfe:  m.ttfe.WithLabelValues(host, method),
+		ttft:  m.ttft.WithLabelValues(host, method),
+		bytes: m.bytes.WithLabelValues(host, method),
+	}
+	for i, c := range connLabels {
+		s.attempts[i] = m.attempts.WithLabelValues(host, method, c)
+	}
+	m.byMethod[k] = s
+	return s
+}
+
+func (m *Metrics) callSeries(host, method, class, outcome string) *callSeries {
+	k := callKey{host, method, class, outcome}
+	if s := m.byCall[k]; s != nil {
+		return s
+	}
+	s := &callSeries{
+		calls:    m.calls.WithLabelValues(host, method, class, outcome),
+		duration: m.duration.WithLabelValues(host, method, class),
+	}
+	m.byCall[k] = s
+	return s
+}
+
 // maxSources bounds the distinct retry sources, which a retrying layer
 // names: they are few and fixed, but nothing forces them to be.
 const maxSources = 16
 
-// labels returns the bounded host label of r and the retry source label of
-// each attempt.
-func (m *Metrics) labels(r *observe.Report) (string, [8]string) {
-	var src [8]string
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	host := r.Host
-	if _, ok := m.hosts[host]; !ok {
-		if len(m.hosts) >= m.maxHosts || host == "" {
-			host = "other"
-		} else {
-			m.hosts[host] = struct{}{}
-		}
-	}
+// sourceLabels fills src with the bounded retry source label of each of
+// r's first attempts; m.mu is held.
+func (m *Metrics) sourceLabels(r *observe.Report, src *[8]string) {
 	for i := range r.Attempts {
 		if i >= len(src) {
 			break
@@ -233,7 +310,6 @@ func (m *Metrics) labels(r *observe.Report) (string, [8]string) {
 		}
 		src[i] = s
 	}
-	return host, src
 }
 
 // plainName accepts the short lower-case names retry sources are.
