@@ -132,8 +132,8 @@ func TestManyStreams(t *testing.T) {
 		mu.Unlock()
 		wg.Wait()
 		return usage{
-			heapPerStream:       (float64(ms.HeapAlloc)-float64(base.HeapAlloc)) / float64(n),
-			stackPerStream:      (float64(ms.StackInuse)-float64(base.StackInuse)) / float64(n),
+			heapPerStream:       (float64(ms.HeapAlloc) - float64(base.HeapAlloc)) / float64(n),
+			stackPerStream:      (float64(ms.StackInuse) - float64(base.StackInuse)) / float64(n),
 			goroutinesPerStream: float64(g-baseG) / float64(n),
 			cpu:                 cpu,
 			events:              events,
