@@ -40,8 +40,9 @@ type stream struct {
 	preErr error   // the error that ended the body while waiting for the first token
 	errSet bool    // the error event has been reported
 
-	last   atomic.Int64 // time of the last content token, in ns since start
-	tokens atomic.Int64
+	last     atomic.Int64 // time of the last content token, in ns since start
+	tokens   atomic.Int64
+	complete atomic.Bool // the terminal event arrived (read by Close, from any goroutine)
 
 	mu         sync.Mutex
 	body       io.ReadCloser // the transport's body; nil until the header arrives
@@ -137,6 +138,7 @@ func (s *stream) awaitFirstToken() (*http.Response, error) {
 		return nil, s.fail(s.readError(err, true))
 	}
 	s.pre = buf
+	s.complete.Store(s.sc.terminal)
 	s.tokens.Store(int64(s.sc.tokens))
 	s.last.Store(int64(s.w.now().Sub(s.start)))
 
@@ -326,6 +328,7 @@ func (s *stream) Read(p []byte) (int, error) {
 			s.last.Store(int64(s.w.now().Sub(s.start)))
 		}
 		if s.sc.terminal {
+			s.complete.Store(true)
 			s.stopTimer()
 		}
 	}
@@ -371,7 +374,7 @@ func (s *stream) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	outcome := roundtripper.StreamCancelled
-	if s.sc.terminal {
+	if s.complete.Load() {
 		outcome = roundtripper.StreamCompleted
 	}
 	s.finish(outcome, nil)

@@ -192,15 +192,15 @@ func TestTestserverCancelledConnectionNotPooled(t *testing.T) {
 }
 
 func TestTestserverLongReasoning(t *testing.T) {
-	// 20 reasoning deltas at 10 per second: two seconds of thinking, five
-	// times both timeouts, before the first text token.
+	// 20 reasoning deltas at 20 per second: a second of thinking, 2.5 times
+	// both timeouts, before the first text token.
 	const limit = 400 * time.Millisecond
 	for _, a := range apis {
 		t.Run(a.name, func(t *testing.T) {
 			srv := testserver.New(t, testserver.Config{})
 			c, done := watched(srv, sse.WatchdogConfig{FirstTokenTimeout: limit, TokenIntervalTimeout: limit})
 			defer done()
-			resp, err := a.do(t.Context(), t, c, srv.URL(), &testserver.Fault{Reasoning: 20, TokensPerSecond: 10})
+			resp, err := a.do(t.Context(), t, c, srv.URL(), &testserver.Fault{Reasoning: 20, TokensPerSecond: 20})
 			require.NoError(t, err)
 			defer resp.Body.Close()
 			got, err := a.read(resp.Body)
