@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -53,8 +55,8 @@ func TestManyStreams(t *testing.T) {
 	const window = 3 * time.Second
 	srv := testserver.New(t, testserver.Config{Protocol: testserver.H2C, TokensPerSecond: 4})
 
-	run := func(t *testing.T, mws ...roundtripper.Middleware) usage {
-		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	run := func(t *testing.T, n int, mws ...roundtripper.Middleware) usage {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 		defer cancel()
 		tr := srv.Transport()
 		defer tr.CloseIdleConnections()
@@ -69,9 +71,8 @@ func TestManyStreams(t *testing.T) {
 			wg     sync.WaitGroup
 			mu     sync.Mutex
 			bodies []io.Closer
-			events int64
+			events atomic.Int64
 			opened = make(chan error, n)
-			stop   = make(chan struct{})
 		)
 		for range n {
 			wg.Add(1)
@@ -94,20 +95,12 @@ func TestManyStreams(t *testing.T) {
 				r := sse.NewReader(resp.Body)
 				_, err = r.Next()
 				opened <- err
-				var local int64
 				for {
 					if _, err := r.Next(); err != nil {
 						break
 					}
-					select {
-					case <-stop:
-					default:
-						local++
-					}
+					events.Add(1)
 				}
-				mu.Lock()
-				events += local
-				mu.Unlock()
 			}()
 		}
 		for range n {
@@ -117,14 +110,13 @@ func TestManyStreams(t *testing.T) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		g := runtime.NumGoroutine()
-		c0 := cpuTime()
+		c0, e0 := cpuTime(), events.Load()
 		timer := time.NewTimer(window)
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
 		}
-		cpu := cpuTime() - c0
-		close(stop)
+		cpu, ev := cpuTime()-c0, events.Load()-e0
 		mu.Lock()
 		for _, b := range bodies {
 			_ = b.Close()
@@ -136,16 +128,16 @@ func TestManyStreams(t *testing.T) {
 			stackPerStream:      (float64(ms.StackInuse) - float64(base.StackInuse)) / float64(n),
 			goroutinesPerStream: float64(g-baseG) / float64(n),
 			cpu:                 cpu,
-			events:              events,
+			events:              ev,
 		}
 	}
 
 	wd := sse.Watchdog(sse.WatchdogConfig{FirstTokenTimeout: 30 * time.Second, TokenIntervalTimeout: 30 * time.Second})
-	// A first round warms up both sides (server pools, connections); the
-	// second is the one reported.
-	_, _ = run(t), run(t, wd)
-	bare := run(t)
-	watched := run(t, wd)
+	// A small first round warms up both sides (server pools, code paths).
+	warm := min(n, 200)
+	_, _ = run(t, warm), run(t, warm, wd)
+	bare := run(t, n)
+	watched := run(t, n, wd)
 	t.Logf("%d concurrent streams on loopback (h2c), 4 tokens/s each, %v window; client and server in one process", n, window)
 	t.Logf("%-8s %14s %14s %12s %10s %8s", "", "heap/stream", "stack/stream", "goroutines", "cpu", "events")
 	for _, r := range []struct {
@@ -158,4 +150,74 @@ func TestManyStreams(t *testing.T) {
 		watched.heapPerStream-bare.heapPerStream, watched.goroutinesPerStream-bare.goroutinesPerStream,
 		float64(watched.cpu)/float64(bare.cpu))
 	require.InDelta(t, bare.goroutinesPerStream, watched.goroutinesPerStream, 0.05, "no goroutine per watched stream")
+}
+
+// blockingBody yields one chunk and then blocks until closed, like a stream
+// waiting for its next token.
+type blockingBody struct {
+	first []byte
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (b *blockingBody) Read(p []byte) (int, error) {
+	if len(b.first) > 0 {
+		n := copy(p, b.first)
+		b.first = b.first[n:]
+		return n, nil
+	}
+	<-b.done
+	return 0, io.EOF
+}
+
+func (b *blockingBody) Close() error {
+	b.once.Do(func() { close(b.done) })
+	return nil
+}
+
+// TestWatchdogMemoryPerStream isolates the watchdog's own cost per stream:
+// n streams over an in-memory transport whose bodies block after the first
+// token, bare and watched, with no network or server in the figures.
+func TestWatchdogMemoryPerStream(t *testing.T) {
+	n := streamCount(t)
+	first := []byte(OpenAIStream(1)[:0] + strings.SplitAfter(OpenAIStream(1), "\n\n")[0] + strings.SplitAfter(OpenAIStream(1), "\n\n")[1])
+	base := roundtripper.Func(func(*http.Request) (*http.Response, error) {
+		return &http.Response{
+			StatusCode: http.StatusOK,
+			Header:     http.Header{"Content-Type": {"text/event-stream"}},
+			Body:       &blockingBody{first: bytes.Clone(first), done: make(chan struct{})},
+		}, nil
+	})
+	measure := func(rt http.RoundTripper) (heap, goroutines float64) {
+		bodies := make([]io.ReadCloser, 0, n)
+		req, err := http.NewRequest(http.MethodPost, "http://in-memory.invalid/v1/chat/completions", nil)
+		require.NoError(t, err)
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		g0 := runtime.NumGoroutine()
+		scratch := make([]byte, 64<<10)
+		for range n {
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err)
+			// The caller reads what has arrived, as it would at once.
+			_, err = resp.Body.Read(scratch)
+			require.NoError(t, err)
+			bodies = append(bodies, resp.Body)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		g1 := runtime.NumGoroutine()
+		for _, b := range bodies {
+			require.NoError(t, b.Close())
+		}
+		return (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / float64(n), float64(g1-g0) / float64(n)
+	}
+	wd := sse.Watchdog(sse.WatchdogConfig{FirstTokenTimeout: time.Minute, TokenIntervalTimeout: time.Minute})(base)
+	bareHeap, bareG := measure(base)
+	watchedHeap, watchedG := measure(wd)
+	t.Logf("%d streams in memory: bare %.0f B and %.2f goroutines per stream, watched %.0f B and %.2f goroutines per stream",
+		n, bareHeap, bareG, watchedHeap, watchedG)
+	t.Logf("watchdog: %+.0f B heap and %+.2f goroutines per watched stream", watchedHeap-bareHeap, watchedG-bareG)
+	require.Zero(t, watchedG-bareG, "no goroutine per watched stream")
 }
