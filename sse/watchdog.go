@@ -91,6 +91,10 @@ func WithTimeouts(ctx context.Context, cfg WatchdogConfig) context.Context {
 // half-read. Closing the body stops the watch at once; no goroutine is
 // started per stream and no timer outlives the response.
 //
+// An error of the transport before any response header (a refused or reset
+// connection, a GOAWAY before the stream began) is returned as it is: it is
+// the same for streams and other calls, and the retry decorator classifies it.
+//
 // Because a context per call would cost every non-streaming call, the wait
 // for the response header is covered only for requests known to be streams:
 // those whose context carries WithTimeouts or whose Accept header asks for

@@ -303,13 +303,13 @@ func TestWatchdogIntervalStall(t *testing.T) {
 }
 
 func TestWatchdogLongReasoningNotCut(t *testing.T) {
-	const interval = 300 * time.Millisecond
+	const interval = 600 * time.Millisecond
 	var anth, chat []any
 	anth = append(anth, anthStart, anthropicEvent("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}`))
 	chat = append(chat, chatRole)
-	// Twelve reasoning deltas 100 ms apart: 1.2 s of thinking, four times
-	// the interval, each gap well inside it.
-	for range 12 {
+	// Ten reasoning deltas 100 ms apart: a second of thinking, longer than
+	// both limits, each gap a sixth of them (room for a loaded machine).
+	for range 10 {
 		anth = append(anth, pause(100*time.Millisecond), anthPing, anthThinking("."))
 		chat = append(chat, pause(100*time.Millisecond), chatChunk(`{"reasoning_content":"."}`))
 	}
