@@ -2,6 +2,7 @@ package sse
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -117,4 +118,44 @@ func FuzzScanner(f *testing.F) {
 		}
 		require.Equal(t, run(nil), run(sizes))
 	})
+}
+
+// BenchmarkScanner measures what the watchdog spends per event on following
+// and classifying a stream, fed in 4 KiB reads.
+func BenchmarkScanner(b *testing.B) {
+	for _, s := range []struct{ name, in string }{
+		{"openai", benchChat(1000)},
+		{"anthropic", benchAnthropic(1000)},
+	} {
+		b.Run(s.name, func(b *testing.B) {
+			in := []byte(s.in)
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			sc := &scanner{keepAlive: []string{"ping"}}
+			for b.Loop() {
+				for p := in; len(p) > 0; {
+					n := min(4096, len(p))
+					sc.feed(p[:n])
+					p = p[n:]
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/event")
+		})
+	}
+}
+
+func benchChat(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `data: {"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion.chunk","created":1741570283,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_fc9f1d7035","choices":[{"index":0,"delta":{"content":" token%d"},"logprobs":null,"finish_reason":null}]}`+"\n\n", i)
+	}
+	return b.String()
+}
+
+func benchAnthropic(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" token%d\"}}\n\n", i)
+	}
+	return b.String()
 }

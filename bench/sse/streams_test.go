@@ -77,10 +77,23 @@ func TestManyStreams(t *testing.T) {
 			events atomic.Int64
 			opened = make(chan error, n)
 		)
+		// Streams open 200 at a time: thousands of requests at once would
+		// make the transport dial a connection for each that finds no free
+		// HTTP/2 stream slot, overflowing the listener's backlog.
+		sem := make(chan struct{}, 200)
 		for range n {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				sem <- struct{}{}
+				released := false
+				release := func() {
+					if !released {
+						released = true
+						<-sem
+					}
+				}
+				defer release()
 				req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL()+"/v1/chat/completions",
 					strings.NewReader(`{"model":"m","stream":true,"max_tokens":100000,"messages":[{"role":"user","content":"hi"}]}`))
 				if err != nil {
@@ -97,6 +110,7 @@ func TestManyStreams(t *testing.T) {
 				mu.Unlock()
 				r := sse.NewReader(resp.Body)
 				_, err = r.Next()
+				release()
 				opened <- err
 				for {
 					if _, err := r.Next(); err != nil {
