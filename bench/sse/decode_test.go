@@ -145,23 +145,30 @@ func TestDecodersAgree(t *testing.T) {
 }
 
 // TestPeerTable runs the decode benchmarks in one process and prints MB/s
-// with llmhttp's ratio to each peer. It runs only with SSE_PEER_TABLE=1.
+// with llmhttp's ratio to each peer. The decoders take turns over three
+// rounds and each keeps its best, so that load from other processes on a
+// shared machine does not decide the ratios. It runs only with
+// SSE_PEER_TABLE=1.
 func TestPeerTable(t *testing.T) {
 	if os.Getenv("SSE_PEER_TABLE") == "" {
 		t.Skip("set SSE_PEER_TABLE=1 to print the peer comparison table")
 	}
+	type best struct{ mbs, nsPerEvent, allocs float64 }
 	for _, s := range shapes {
-		var ours float64
-		t.Logf("%-10s %-18s %10s %12s %12s %14s", s.name, "decoder", "MB/s", "ns/event", "allocs/event", "llmhttp ratio")
-		for _, d := range decoders {
-			var allocs float64
-			res := testing.Benchmark(func(b *testing.B) { benchDecode(b, d, []byte(s.in)) })
-			allocs = res.Extra["allocs/event"]
-			mbs := float64(res.Bytes) * float64(res.N) / res.T.Seconds() / 1e6
-			if d.name == "llmhttp" {
-				ours = mbs
+		results := make([]best, len(decoders))
+		for range 3 {
+			for i, d := range decoders {
+				res := testing.Benchmark(func(b *testing.B) { benchDecode(b, d, []byte(s.in)) })
+				mbs := float64(res.Bytes) * float64(res.N) / res.T.Seconds() / 1e6
+				if mbs > results[i].mbs {
+					results[i] = best{mbs, res.Extra["ns/event"], res.Extra["allocs/event"]}
+				}
 			}
-			t.Logf("%-10s %-18s %10.1f %12.1f %12.2f %14s", s.name, d.name, mbs, res.Extra["ns/event"], allocs, fmt.Sprintf("%.2fx", ours/mbs))
+		}
+		t.Logf("%-10s %-18s %10s %12s %12s %14s", s.name, "decoder", "MB/s", "ns/event", "allocs/event", "llmhttp ratio")
+		for i, d := range decoders {
+			r := results[i]
+			t.Logf("%-10s %-18s %10.1f %12.1f %12.2f %14s", s.name, d.name, r.mbs, r.nsPerEvent, r.allocs, fmt.Sprintf("%.2fx", results[0].mbs/r.mbs))
 		}
 	}
 }
