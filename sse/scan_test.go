@@ -159,3 +159,28 @@ func benchAnthropic(n int) string {
 	}
 	return b.String()
 }
+
+func TestStreamFlag(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{`{"model":"m","stream":true}`, true},
+		{`{"stream" : true, "x":1}`, true},
+		{`{"stream":false}`, false},
+		{`{"messages":[{"content":"\"stream\": true"}]}`, false},
+		{`{"stream_options":{"include_usage":true},"stream":true}`, true},
+		{`{"model":"m"}`, false},
+	}
+	for _, tt := range tests {
+		for _, size := range []int{1, 3, 5, 1000} {
+			f := &streamFlag{}
+			for p := []byte(tt.in); len(p) > 0; {
+				n := min(size, len(p))
+				_, _ = f.Write(p[:n])
+				p = p[n:]
+			}
+			assert.Equal(t, tt.want, f.found, "%s in writes of %d", tt.in, size)
+		}
+	}
+}

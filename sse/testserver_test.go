@@ -272,15 +272,25 @@ func TestTestserverPerRequestOverride(t *testing.T) {
 }
 
 func TestTestserverHeaderDelay(t *testing.T) {
-	srv := testserver.New(t, testserver.Config{})
-	c, done := watched(srv, sse.WatchdogConfig{FirstTokenTimeout: 300 * time.Millisecond})
-	defer done()
-	ctx := sse.WithTimeouts(t.Context(), sse.WatchdogConfig{})
-	start := time.Now()
-	_, err := apis[0].do(ctx, t, c, srv.URL(), &testserver.Fault{HeaderDelay: time.Minute})
-	require.ErrorIs(t, err, sse.ErrFirstTokenTimeout)
-	assert.True(t, roundtripper.Replayable(err))
-	assert.Less(t, time.Since(start), 3*time.Second)
+	// A stream is known before its header comes from WithTimeouts or from
+	// the "stream": true of its body; either way a server that holds the
+	// header back is cut at the first-token timeout.
+	for _, declared := range []bool{false, true} {
+		t.Run(fmt.Sprint("declared=", declared), func(t *testing.T) {
+			srv := testserver.New(t, testserver.Config{})
+			c, done := watched(srv, sse.WatchdogConfig{FirstTokenTimeout: 300 * time.Millisecond})
+			defer done()
+			ctx := t.Context()
+			if declared {
+				ctx = sse.WithTimeouts(ctx, sse.WatchdogConfig{})
+			}
+			start := time.Now()
+			_, err := apis[0].do(ctx, t, c, srv.URL(), &testserver.Fault{HeaderDelay: time.Minute})
+			require.ErrorIs(t, err, sse.ErrFirstTokenTimeout)
+			assert.True(t, roundtripper.Replayable(err))
+			assert.Less(t, time.Since(start), 3*time.Second)
+		})
+	}
 }
 
 func TestTestserverEarlyClose(t *testing.T) {

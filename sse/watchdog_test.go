@@ -575,3 +575,25 @@ func TestWatchdogDisabled(t *testing.T) {
 }
 
 var _ = errors.New
+
+// TestWatchdogUndeclaredStream covers streams the watchdog learns of only
+// from the response header: a GET without a body or Accept header.
+func TestWatchdogUndeclaredStream(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			srv, c, attempts := scriptServer(t, p.h2c,
+				[]any{chatRole, stall{}},
+				[]any{chatRole, chatText("Hel"), chatText("lo"), stall{}})
+			wc := client(c, retryReplayable(2), sse.Watchdog(sse.WatchdogConfig{FirstTokenTimeout: 300 * time.Millisecond, TokenIntervalTimeout: 300 * time.Millisecond}))
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/events", nil)
+			require.NoError(t, err)
+			resp, err := wc.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			got, err := texts(t, resp.Body)
+			assert.Equal(t, "Hello", got)
+			require.ErrorIs(t, err, sse.ErrTokenIntervalTimeout)
+			assert.Equal(t, int64(2), attempts.Load(), "the first attempt stalled before its first token and was retried")
+		})
+	}
+}
