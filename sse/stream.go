@@ -260,8 +260,9 @@ func (s *stream) finish(outcome roundtripper.StreamOutcome, err error) {
 		s.timer.Stop()
 	}
 	s.mu.Unlock()
-	if s.cancel != nil && outcome == roundtripper.StreamCompleted {
-		s.cancel(nil)
+	if s.cancel != nil {
+		// The stream is over, whatever the outcome: release the context.
+		s.cancel(err)
 	}
 	if s.trace != nil && s.trace.StreamEnd != nil {
 		s.trace.StreamEnd(outcome, err)

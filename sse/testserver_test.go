@@ -340,3 +340,19 @@ func TestTestserverCut(t *testing.T) {
 		})
 	}
 }
+
+func TestTestserverCompletedConnectionReused(t *testing.T) {
+	srv := testserver.New(t, testserver.Config{Protocol: testserver.HTTP1})
+	c, done := watched(srv, sse.WatchdogConfig{})
+	defer done()
+	for range 2 {
+		resp, err := apis[0].do(t.Context(), t, c, srv.URL(), nil)
+		require.NoError(t, err)
+		_, err = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+	}
+	reqs := srv.Requests()
+	require.Len(t, reqs, 2)
+	assert.Equal(t, reqs[0].ConnID, reqs[1].ConnID, "a stream read to its end leaves its connection to the pool")
+}
