@@ -101,9 +101,10 @@ func WithTimeouts(ctx context.Context, cfg WatchdogConfig) context.Context {
 // Because a context and a timer per call would cost every non-streaming call,
 // the wait for the response header is covered only for requests known to be
 // streams: those whose context carries WithTimeouts, whose Accept header asks
-// for text/event-stream, or whose JSON body (up to 1 MiB, readable again
+// for text/event-stream, or that go to a chat completions, completions,
+// responses or messages endpoint with a JSON body (up to 1 MiB, readable again
 // through GetBody without a copy, as http.NewRequest's byte and string bodies
-// are) says "stream": true. For others, a header that arrives after the
+// are) that says "stream": true. For others, a header that arrives after the
 // first-token deadline fails the attempt at once, and a server that never
 // sends one is left to the transport's ResponseHeaderTimeout.
 func Watchdog(cfg WatchdogConfig) roundtripper.Middleware {
@@ -201,7 +202,7 @@ const maxStreamFlagScan = 1 << 20
 // http.NewRequest's byte and string bodies can), so it costs a small
 // allocation and one scan, and never consumes the body sent.
 func asksForStream(req *http.Request) bool {
-	if req.GetBody == nil || req.ContentLength <= 0 || req.ContentLength > maxStreamFlagScan {
+	if req.GetBody == nil || req.ContentLength <= 0 || req.ContentLength > maxStreamFlagScan || !streamingEndpoint(req.URL.Path) {
 		return false
 	}
 	rc, err := req.GetBody()
@@ -219,6 +220,14 @@ func asksForStream(req *http.Request) bool {
 	found := f.found
 	streamFlags.Put(f)
 	return found
+}
+
+// streamingEndpoint reports whether path is one of the LLM endpoints that
+// stream on "stream": true: OpenAI's (and compatible servers') chat
+// completions, completions and responses, and Anthropic's messages. Other
+// calls are not worth reading the body of.
+func streamingEndpoint(path string) bool {
+	return strings.HasSuffix(path, "/completions") || strings.HasSuffix(path, "/responses") || strings.HasSuffix(path, "/messages")
 }
 
 // streamFlags recycles the scanners of asksForStream, which escape to the
