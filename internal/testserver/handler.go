@@ -80,7 +80,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tc, _ := r.Context().Value(connKey{}).(*trackedConn)
 	if !s.enter() {
 		if tc != nil {
-			tc.abort(false)
+			tc.Close()
 		}
 		return
 	}
@@ -263,6 +263,14 @@ func (a *answer) abort() {
 	a.tc.abort(a.f.Reset)
 }
 
+// setDefault sets a header the fault's Header has not set.
+func (a *answer) setDefault(key, value string) {
+	h := a.w.Header()
+	if _, ok := h[key]; !ok {
+		h[key] = []string{value}
+	}
+}
+
 func (a *answer) flush() bool {
 	return http.NewResponseController(a.w).Flush() == nil
 }
@@ -270,7 +278,12 @@ func (a *answer) flush() bool {
 // status answers with a status and a JSON body, applying the fault's close
 // modes to it.
 func (a *answer) status(code int, body []byte) {
-	a.w.Header().Set("Content-Type", "application/json")
+	a.setDefault("Content-Type", "application/json")
+	// Stalls, first-token delays and truncation are for completions; an
+	// error body or a probe's answer only honours the close modes.
+	f := *a.f
+	f.FirstTokenDelay, f.StallAfter, f.Truncate = 0, 0, false
+	a.f = &f
 	a.writeBody(code, body)
 }
 
@@ -330,11 +343,11 @@ func (a *answer) other() {
 	var body []byte
 	code := http.StatusOK
 	switch {
-	case r.URL.Path == "/health" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+	case r.URL.Path == "/health":
 		body = []byte(`{"status":"ok"}`)
 	case r.URL.Path == "/v1/models" && r.Method == http.MethodGet:
 		body = modelsBody(a.s.now())
-	case r.URL.Path == "/health" || r.URL.Path == "/v1/models" || isAPIPath(r.URL.Path):
+	case r.URL.Path == "/v1/models" || isAPIPath(r.URL.Path):
 		code = http.StatusMethodNotAllowed
 		body = errorBody(apiOther, code, "", "Method "+r.Method+" not allowed.", a.reqID)
 	default:
@@ -370,7 +383,7 @@ func (a *answer) completion(req *apiRequest, body []byte) {
 		st.run()
 		return
 	}
-	a.w.Header().Set("Content-Type", "application/json")
+	a.setDefault("Content-Type", "application/json")
 	a.writeBody(http.StatusOK, st.json())
 }
 

@@ -119,6 +119,14 @@ func (l *limiter) take(now time.Time, cost int) rlState {
 	return st
 }
 
+// anthropicTokenKeys are the canonical names of Anthropic's token-limit
+// headers: limit, remaining and reset for tokens, input tokens and output tokens.
+var anthropicTokenKeys = [3][3]string{
+	{"Anthropic-Ratelimit-Tokens-Limit", "Anthropic-Ratelimit-Tokens-Remaining", "Anthropic-Ratelimit-Tokens-Reset"},
+	{"Anthropic-Ratelimit-Input-Tokens-Limit", "Anthropic-Ratelimit-Input-Tokens-Remaining", "Anthropic-Ratelimit-Input-Tokens-Reset"},
+	{"Anthropic-Ratelimit-Output-Tokens-Limit", "Anthropic-Ratelimit-Output-Tokens-Remaining", "Anthropic-Ratelimit-Output-Tokens-Reset"},
+}
+
 // openAIReset formats a reset the way OpenAI does ("1s", "6m0s", "20ms").
 func openAIReset(d time.Duration) string {
 	if d <= 0 {
@@ -149,10 +157,12 @@ func (st *rlState) setHeaders(h http.Header, anthropic bool) {
 		h["Anthropic-Ratelimit-Requests-Limit"] = []string{itoa(st.reqLimit)}
 		h["Anthropic-Ratelimit-Requests-Remaining"] = []string{itoa(st.reqRemain)}
 		h["Anthropic-Ratelimit-Requests-Reset"] = []string{reqReset}
-		for _, kind := range []string{"Tokens", "Input-Tokens", "Output-Tokens"} {
-			h["Anthropic-Ratelimit-"+kind+"-Limit"] = []string{itoa(st.tokLimit)}
-			h["Anthropic-Ratelimit-"+kind+"-Remaining"] = []string{itoa(st.tokRemain)}
-			h["Anthropic-Ratelimit-"+kind+"-Reset"] = []string{tokReset}
+		limit, remain := []string{itoa(st.tokLimit)}, []string{itoa(st.tokRemain)}
+		reset := []string{tokReset}
+		for _, k := range anthropicTokenKeys {
+			// One bucket stands for all three token limits; the header
+			// values share their backing slices, which nobody modifies.
+			h[k[0]], h[k[1]], h[k[2]] = limit, remain, reset
 		}
 	} else {
 		h["X-Ratelimit-Limit-Requests"] = []string{itoa(st.reqLimit)}

@@ -1,6 +1,7 @@
 package testserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -53,6 +54,10 @@ type Config struct {
 	MaxRequestsPerConn int           // server closes a connection after this many requests; 0: no limit
 	RequestsPerMinute  int           // enforced (429 + headers) when > 0; rate-limit headers always sent
 	TokensPerMinute    int           // enforced (429 + headers) when > 0; rate-limit headers always sent
+
+	// MaxConcurrentStreams caps the streams of one HTTP/2 connection
+	// (SETTINGS_MAX_CONCURRENT_STREAMS); 0: Go's default, currently 250.
+	MaxConcurrentStreams int
 }
 
 // Stats are the server's counters, a snapshot taken by [Server.Stats].
@@ -61,7 +66,7 @@ type Stats struct {
 	InFlight, MaxInFlight      int64
 	Requests                   int64
 	RequestsByPath             map[string]int64
-	RequestsPerConn            map[int64]int64 // connection ID -> requests served on it
+	RequestsPerConn            map[int64]int64 // connection ID -> requests served on it; connections that served none are left out
 }
 
 // Request is one request as the server received it.
@@ -71,7 +76,7 @@ type Request struct {
 	Body         []byte      // a copy
 	ConnID       int64       // the connection it came on; IDs start at 1 in accept order
 	Proto        string      // "HTTP/1.1" or "HTTP/2.0"
-	Received     time.Time
+	Received     time.Time   // when its body had been read
 }
 
 // Server is a fake OpenAI- and Anthropic-compatible API server on a loopback
@@ -158,6 +163,7 @@ func start(cfg Config, now func() time.Time) (*Server, error) {
 		Protocols:   protocols,
 		IdleTimeout: cfg.KeepAliveTimeout,
 		ErrorLog:    log.New(io.Discard, "", 0), // faults make the server complain; nobody asked to hear it
+		HTTP2:       &http.HTTP2Config{MaxConcurrentStreams: cfg.MaxConcurrentStreams},
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if tc, ok := c.(*tls.Conn); ok {
 				c = tc.NetConn()
@@ -264,7 +270,9 @@ func (s *Server) Stats() Stats {
 	})
 	s.connMu.Lock()
 	for _, c := range s.all {
-		st.RequestsPerConn[c.id] = c.requests.Load()
+		if n := c.requests.Load(); n > 0 {
+			st.RequestsPerConn[c.id] = n
+		}
 	}
 	s.connMu.Unlock()
 	return st
@@ -273,8 +281,13 @@ func (s *Server) Stats() Stats {
 // Requests returns every request received so far, in arrival order.
 func (s *Server) Requests() []Request {
 	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	return append([]Request(nil), s.log...)
+	out := append([]Request(nil), s.log...)
+	s.logMu.Unlock()
+	for i := range out {
+		out[i].Header = out[i].Header.Clone()
+		out[i].Body = bytes.Clone(out[i].Body)
+	}
+	return out
 }
 
 // Close closes the listener and every connection, stalled ones included,
@@ -410,11 +423,24 @@ func (c *trackedConn) Close() error {
 	return err
 }
 
-// abort drops the connection: with reset, abortively (SO_LINGER 0, so the
-// kernel sends RST and discards unsent data), else with an ordinary FIN.
+// abort drops the connection. With reset it is an abortive close
+// (SO_LINGER 0): the kernel sends RST and discards unsent data. Otherwise it
+// shuts down the sending side, so the client reads FIN, and leaves the full
+// close to the HTTP server, which makes it when it next fails to write or
+// reads the client's own close. A plain Close would not do: if the client
+// has sent anything the server has not read yet (an HTTP/2 WINDOW_UPDATE,
+// say), Linux answers the close with RST instead of FIN.
 func (c *trackedConn) abort(reset bool) {
-	if reset && c.tcp != nil {
-		c.tcp.SetLinger(0)
+	if c.tcp == nil {
+		c.Close()
+		return
 	}
-	c.Close()
+	if reset {
+		c.tcp.SetLinger(0)
+		c.Close()
+		return
+	}
+	if c.tcp.CloseWrite() != nil {
+		c.Close()
+	}
 }

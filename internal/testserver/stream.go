@@ -88,9 +88,8 @@ func (st *stream) pace() bool {
 func (st *stream) run() {
 	f := st.f
 	st.rc = http.NewResponseController(st.w)
-	h := st.w.Header()
-	h["Content-Type"] = []string{"text/event-stream; charset=utf-8"}
-	h["Cache-Control"] = []string{"no-cache"}
+	st.setDefault("Content-Type", "text/event-stream; charset=utf-8")
+	st.setDefault("Cache-Control", "no-cache")
 	st.w.WriteHeader(http.StatusOK)
 	if st.rc.Flush() != nil {
 		return
