@@ -240,5 +240,5 @@ func TestWatchdogMemoryPerStream(t *testing.T) {
 	t.Logf("%d streams in memory: bare %.0f B and %.2f goroutines per stream, watched %.0f B and %.2f goroutines per stream",
 		n, bareHeap, bareG, watchedHeap, watchedG)
 	t.Logf("watchdog: %+.0f B heap and %+.2f goroutines per watched stream", watchedHeap-bareHeap, watchedG-bareG)
-	require.Zero(t, watchedG-bareG, "no goroutine per watched stream")
+	require.Less(t, watchedG-bareG, 0.05, "no goroutine per watched stream")
 }
