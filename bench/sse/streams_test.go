@@ -209,16 +209,27 @@ func TestWatchdogMemoryPerStream(t *testing.T) {
 			Body:       &blockingBody{first: bytes.Clone(first), done: make(chan struct{})},
 		}, nil
 	})
-	measure := func(rt http.RoundTripper) (heap, goroutines float64) {
+	measure := func(t *testing.T, rt http.RoundTripper, streamBody bool) (heap, goroutines float64) {
 		bodies := make([]io.ReadCloser, 0, n)
-		req, err := http.NewRequest(http.MethodPost, "http://in-memory.invalid/v1/chat/completions", nil)
-		require.NoError(t, err)
+		reqs := make([]*http.Request, n)
+		for i := range reqs {
+			var err error
+			if streamBody {
+				// Known to be a stream from its body: watched from its start,
+				// through a context of the watchdog's.
+				reqs[i], err = http.NewRequest(http.MethodPost, "http://in-memory.invalid/v1/chat/completions", strings.NewReader(`{"model":"m","stream":true}`))
+			} else {
+				// Known to be a stream only from the response header.
+				reqs[i], err = http.NewRequest(http.MethodGet, "http://in-memory.invalid/events", nil)
+			}
+			require.NoError(t, err)
+		}
+		scratch := make([]byte, 64<<10)
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		g0 := runtime.NumGoroutine()
-		scratch := make([]byte, 64<<10)
-		for range n {
+		for _, req := range reqs {
 			resp, err := rt.RoundTrip(req)
 			require.NoError(t, err)
 			// The caller reads what has arrived, as it would at once.
@@ -235,10 +246,26 @@ func TestWatchdogMemoryPerStream(t *testing.T) {
 		return (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / float64(n), float64(g1-g0) / float64(n)
 	}
 	wd := sse.Watchdog(sse.WatchdogConfig{FirstTokenTimeout: time.Minute, TokenIntervalTimeout: time.Minute})(base)
-	bareHeap, bareG := measure(base)
-	watchedHeap, watchedG := measure(wd)
-	t.Logf("%d streams in memory: bare %.0f B and %.2f goroutines per stream, watched %.0f B and %.2f goroutines per stream",
-		n, bareHeap, bareG, watchedHeap, watchedG)
-	t.Logf("watchdog: %+.0f B heap and %+.2f goroutines per watched stream", watchedHeap-bareHeap, watchedG-bareG)
-	require.Less(t, watchedG-bareG, 0.05, "no goroutine per watched stream")
+	// Each kind is a subtest, so that it can be measured alone in a fresh
+	// process (-run TestWatchdogMemoryPerStream/stream_body): stopped timers
+	// of one kind's streams are freed only a while later and would blur the
+	// next kind's figures.
+	for _, streamBody := range []bool{false, true} {
+		name := "header"
+		if streamBody {
+			name = "stream_body"
+		}
+		t.Run(name, func(t *testing.T) {
+			bareHeap, bareG := measure(t, base, streamBody)
+			watchedHeap, watchedG := measure(t, wd, streamBody)
+			kind := "known from the response header"
+			if streamBody {
+				kind = `known from "stream": true`
+			}
+			t.Logf("%d streams in memory, %s: bare %.0f B and %.2f goroutines per stream, watched %.0f B and %.2f goroutines per stream",
+				n, kind, bareHeap, bareG, watchedHeap, watchedG)
+			t.Logf("watchdog: %+.0f B heap and %+.2f goroutines per watched stream", watchedHeap-bareHeap, watchedG-bareG)
+			require.Less(t, watchedG-bareG, 0.05, "no goroutine per watched stream")
+		})
+	}
 }
