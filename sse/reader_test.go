@@ -252,3 +252,15 @@ func TestIsDone(t *testing.T) {
 	assert.False(t, sse.Event{}.IsDone())
 	_ = bytes.MinRead
 }
+
+func TestReaderReset(t *testing.T) {
+	r := sse.NewReader(strings.NewReader("id: 1\nretry: 5\nevent: x\ndata: a\n"))
+	_, err := r.Next()
+	require.ErrorIs(t, err, io.EOF)
+	r.Reset(strings.NewReader("data: b\n\n"))
+	e, err := r.Next()
+	require.NoError(t, err)
+	assert.Equal(t, ev{"", "message", "b"}, ev{e.ID, e.Type, string(e.Data)})
+	_, ok := r.Retry()
+	assert.False(t, ok)
+}

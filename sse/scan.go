@@ -87,15 +87,13 @@ func (s *scanner) feedLines(p []byte) {
 		}
 		s.skipLF = false
 	}
+	// One search for CR per piece: most streams have none, and then each
+	// line costs a single IndexByte.
+	cr := bytes.IndexByte(p, '\r')
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
-		// A CR before the LF (or with no LF) ends the line there.
-		seg := p
-		if i >= 0 {
-			seg = p[:i]
-		}
-		if j := bytes.IndexByte(seg, '\r'); j >= 0 {
-			i = j
+		if cr >= 0 && (i < 0 || cr < i) {
+			i = cr
 		}
 		if i < 0 {
 			s.keepPartial(p)
@@ -111,6 +109,11 @@ func (s *scanner) feedLines(p []byte) {
 			}
 		}
 		p = p[i+1:]
+		if cr >= 0 {
+			if cr -= i + 1; cr < 0 {
+				cr = bytes.IndexByte(p, '\r')
+			}
+		}
 		if len(s.partial) > 0 || s.long {
 			s.keepPartial(line)
 			line = s.partial
@@ -196,6 +199,7 @@ func (s *scanner) dispatch() {
 var (
 	doneBytes    = []byte("[DONE]")
 	choicesKey   = []byte(`"choices"`)
+	deltaKey     = []byte(`"delta"`)
 	contentKeys  = [][]byte{[]byte(`"content"`), []byte(`"reasoning_content"`), []byte(`"reasoning"`), []byte(`"refusal"`)}
 	toolCallsKey = []byte(`"tool_calls"`)
 	funcCallKey  = []byte(`"function_call"`)
@@ -250,9 +254,9 @@ func (s *scanner) classify() kind {
 	if len(data) > 0 && data[0] == '{' && keyAt(data[1:], errorKey) {
 		return kindError
 	}
-	if bytes.Contains(data, choicesKey) {
+	if i := bytes.Index(data, choicesKey); i >= 0 {
 		s.dialect = dialectChat
-		if chatContent(data) || (s.dataLong && s.typLen == 0) {
+		if chatContent(data[i:]) || (s.dataLong && s.typLen == 0) {
 			// A chunk cut at the prefix without the keys in view counts:
 			// better to wait one event longer than to cut a live stream.
 			return kindContent
@@ -266,8 +270,12 @@ func (s *scanner) classify() kind {
 }
 
 // chatContent reports whether an OpenAI chat chunk carries a content delta:
-// a non-empty content, reasoning or refusal string, or tool calls.
+// a non-empty content, reasoning or refusal string, or tool calls. data
+// starts at "choices"; the keys are looked for from "delta" on.
 func chatContent(data []byte) bool {
+	if i := bytes.Index(data, deltaKey); i >= 0 {
+		data = data[i+len(deltaKey):]
+	}
 	for _, key := range contentKeys {
 		rest := data
 		for {

@@ -38,10 +38,12 @@ type stream struct {
 	sc     scanner // used by the reading goroutine only
 	pre    []byte  // bytes read before the first token, not yet read by the caller
 	preErr error   // the error that ended the body while waiting for the first token
+	final  error   // the error every Read returns once the stream has ended
 	errSet bool    // the error event has been reported
 
-	last   atomic.Int64 // time of the last content token, in ns since start
-	tokens atomic.Int64
+	last     atomic.Int64 // time of the last content token, in ns since start
+	tokens   atomic.Int64
+	complete atomic.Bool // the terminal event arrived (read by Close, from any goroutine)
 
 	mu         sync.Mutex
 	body       io.ReadCloser // the transport's body; nil until the header arrives
@@ -137,22 +139,27 @@ func (s *stream) awaitFirstToken() (*http.Response, error) {
 		return nil, s.fail(s.readError(err, true))
 	}
 	s.pre = buf
+	s.complete.Store(s.sc.terminal)
 	s.tokens.Store(int64(s.sc.tokens))
 	s.last.Store(int64(s.w.now().Sub(s.start)))
 
 	s.mu.Lock()
+	if s.reason != nil {
+		// The timer fired as the first token came: the caller has seen
+		// nothing yet, so the attempt fails as timed out.
+		s.mu.Unlock()
+		return nil, s.fail(nil)
+	}
 	s.firstSeen = true
-	if s.reason == nil {
-		switch {
-		case s.sc.terminal || s.preErr != nil || s.l.interval == 0:
-			if s.timer != nil {
-				s.timer.Stop()
-			}
-		case s.timer != nil:
-			s.timer.Reset(s.l.interval)
-		default:
-			s.timer = time.AfterFunc(s.l.interval, s.fire)
+	switch {
+	case s.sc.terminal || s.preErr != nil || s.l.interval == 0:
+		if s.timer != nil {
+			s.timer.Stop()
 		}
+	case s.timer != nil:
+		s.timer.Reset(s.l.interval)
+	default:
+		s.timer = time.AfterFunc(s.l.interval, s.fire)
 	}
 	s.mu.Unlock()
 	return s.resp, nil
@@ -253,8 +260,9 @@ func (s *stream) finish(outcome roundtripper.StreamOutcome, err error) {
 		s.timer.Stop()
 	}
 	s.mu.Unlock()
-	if s.cancel != nil && outcome == roundtripper.StreamCompleted {
-		s.cancel(nil)
+	if s.cancel != nil {
+		// The stream is over, whatever the outcome: release the context.
+		s.cancel(err)
 	}
 	if s.trace != nil && s.trace.StreamEnd != nil {
 		s.trace.StreamEnd(outcome, err)
@@ -299,6 +307,9 @@ func (s *stream) isClosed() bool {
 // Read returns the stream's bytes, first those read while waiting for the
 // first token, and the watchdog's errors in place of the transport's.
 func (s *stream) Read(p []byte) (int, error) {
+	if s.final != nil {
+		return 0, s.final
+	}
 	if len(s.pre) > 0 {
 		n := copy(p, s.pre)
 		s.pre = s.pre[n:]
@@ -308,14 +319,12 @@ func (s *stream) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	if s.preErr != nil {
-		return 0, s.end(s.preErr)
+		s.final = s.end(s.preErr)
+		return 0, s.final
 	}
-	if s.sc.errEvent != nil && !s.errSet {
-		s.errSet = true
-		e := s.sc.errEvent
-		e.Host, e.Tokens = s.host, s.sc.tokens
-		s.preErr = e
-		return 0, s.end(e)
+	if e := s.pendingErrorEvent(); e != nil {
+		s.final = s.end(e)
+		return 0, s.final
 	}
 	n, err := s.body.Read(p)
 	if n > 0 {
@@ -326,14 +335,30 @@ func (s *stream) Read(p []byte) (int, error) {
 			s.last.Store(int64(s.w.now().Sub(s.start)))
 		}
 		if s.sc.terminal {
+			s.complete.Store(true)
 			s.stopTimer()
 		}
 	}
 	if err != nil {
-		s.preErr = s.end(err)
-		err = s.preErr
+		if e := s.pendingErrorEvent(); e != nil {
+			err = e
+		}
+		s.final = s.end(err)
+		err = s.final
 	}
 	return n, err
+}
+
+// pendingErrorEvent returns an error event seen after the first token and
+// not yet reported, or nil. It is reported after the bytes before it.
+func (s *stream) pendingErrorEvent() error {
+	if s.sc.errEvent == nil || s.errSet {
+		return nil
+	}
+	s.errSet = true
+	e := s.sc.errEvent
+	e.Host, e.Tokens = s.host, s.sc.tokens
+	return e
 }
 
 // end maps the error that ended the body and finishes the watch.
@@ -371,7 +396,7 @@ func (s *stream) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	outcome := roundtripper.StreamCancelled
-	if s.sc.terminal {
+	if s.complete.Load() {
 		outcome = roundtripper.StreamCompleted
 	}
 	s.finish(outcome, nil)

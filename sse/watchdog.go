@@ -1,9 +1,12 @@
 package sse
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/llmhttp/llmhttp/roundtripper"
@@ -91,12 +94,19 @@ func WithTimeouts(ctx context.Context, cfg WatchdogConfig) context.Context {
 // half-read. Closing the body stops the watch at once; no goroutine is
 // started per stream and no timer outlives the response.
 //
-// Because a context per call would cost every non-streaming call, the wait
-// for the response header is covered only for requests known to be streams:
-// those whose context carries WithTimeouts or whose Accept header asks for
-// text/event-stream. For others, a header that arrives after the first-token
-// deadline fails the attempt at once, and a server that never sends one is
-// left to the transport's ResponseHeaderTimeout.
+// An error of the transport before any response header (a refused or reset
+// connection, a GOAWAY before the stream began) is returned as it is: it is
+// the same for streams and other calls, and the retry decorator classifies it.
+//
+// Because a context and a timer per call would cost every non-streaming call,
+// the wait for the response header is covered only for requests known to be
+// streams: those whose context carries WithTimeouts, whose Accept header asks
+// for text/event-stream, or that go to a chat completions, completions,
+// responses or messages endpoint with a JSON body (up to 1 MiB, readable again
+// through GetBody without a copy, as http.NewRequest's byte and string bodies
+// are) that says "stream": true. For others, a header that arrives after the
+// first-token deadline fails the attempt at once, and a server that never
+// sends one is left to the transport's ResponseHeaderTimeout.
 func Watchdog(cfg WatchdogConfig) roundtripper.Middleware {
 	if cfg.KeepAliveEvents == nil {
 		cfg.KeepAliveEvents = []string{"ping"}
@@ -144,7 +154,7 @@ func (w *watchdog) RoundTrip(req *http.Request) (*http.Response, error) {
 	if l.first == 0 && l.interval == 0 {
 		return w.next.RoundTrip(req)
 	}
-	if declared || acceptsEventStream(req.Header) {
+	if declared || acceptsEventStream(req.Header) || asksForStream(req) {
 		return w.roundTripStream(req, start, l)
 	}
 	resp, err := w.next.RoundTrip(req)
@@ -178,6 +188,98 @@ func (w *watchdog) roundTripStream(req *http.Request, start time.Time, l limits)
 	}
 	s.attach(resp)
 	return s.awaitFirstToken()
+}
+
+// maxStreamFlagScan bounds the request bodies searched for "stream": true.
+// Bodies of LLM calls are small next to their responses' cost; a larger body
+// is left to the lazy path.
+const maxStreamFlagScan = 1 << 20
+
+// asksForStream reports whether the request's JSON body asks for a streamed
+// answer ("stream": true, as OpenAI's, Anthropic's and compatible APIs take
+// it). It reads the body through GetBody and only when the fresh reader can
+// hand over its bytes without a copy (io.WriterTo, as the readers of
+// http.NewRequest's byte and string bodies can), so it costs a small
+// allocation and one scan, and never consumes the body sent.
+func asksForStream(req *http.Request) bool {
+	if req.GetBody == nil || req.ContentLength <= 0 || req.ContentLength > maxStreamFlagScan || !streamingEndpoint(req.URL.Path) {
+		return false
+	}
+	rc, err := req.GetBody()
+	if err != nil {
+		return false
+	}
+	defer rc.Close()
+	wt, ok := rc.(io.WriterTo)
+	if !ok {
+		return false
+	}
+	f := streamFlags.Get().(*streamFlag)
+	*f = streamFlag{}
+	_, _ = wt.WriteTo(f)
+	found := f.found
+	streamFlags.Put(f)
+	return found
+}
+
+// streamingEndpoint reports whether path is one of the LLM endpoints that
+// stream on "stream": true: OpenAI's (and compatible servers') chat
+// completions, completions and responses, and Anthropic's messages. Other
+// calls are not worth reading the body of.
+func streamingEndpoint(path string) bool {
+	return strings.HasSuffix(path, "/completions") || strings.HasSuffix(path, "/responses") || strings.HasSuffix(path, "/messages")
+}
+
+// streamFlags recycles the scanners of asksForStream, which escape to the
+// heap through io.Writer.
+var streamFlags = sync.Pool{New: func() any { return new(streamFlag) }}
+
+// streamFlagTail is how much of one write is kept for a key split across
+// writes: the key, a colon, some spaces and "true".
+const streamFlagTail = 32
+
+// streamFlag is an io.Writer that looks for "stream": true in what is
+// written to it, across writes.
+type streamFlag struct {
+	found bool
+	n     int
+	tail  [streamFlagTail]byte
+	join  [2 * streamFlagTail]byte
+}
+
+var streamKey = []byte(`"stream"`)
+
+func (f *streamFlag) Write(p []byte) (int, error) {
+	if f.found {
+		return len(p), nil
+	}
+	// Look across the boundary first, in the end of what came before
+	// joined with the start of this write.
+	j := append(f.join[:0], f.tail[:f.n]...)
+	j = append(j, p[:min(len(p), streamFlagTail)]...)
+	if (f.n > 0 && hasStreamTrue(j)) || hasStreamTrue(p) {
+		f.found = true
+		return len(p), nil
+	}
+	if len(p) < streamFlagTail {
+		f.n = copy(f.tail[:], j[max(0, len(j)-streamFlagTail):])
+	} else {
+		f.n = copy(f.tail[:], p[len(p)-streamFlagTail:])
+	}
+	return len(p), nil
+}
+
+func hasStreamTrue(b []byte) bool {
+	for {
+		i := bytes.Index(b, streamKey)
+		if i < 0 {
+			return false
+		}
+		b = b[i+len(streamKey):]
+		if v, ok := afterColon(b); ok && bytes.HasPrefix(v, []byte("true")) {
+			return true
+		}
+	}
 }
 
 func acceptsEventStream(h http.Header) bool {

@@ -303,13 +303,13 @@ func TestWatchdogIntervalStall(t *testing.T) {
 }
 
 func TestWatchdogLongReasoningNotCut(t *testing.T) {
-	const interval = 300 * time.Millisecond
+	const interval = 600 * time.Millisecond
 	var anth, chat []any
 	anth = append(anth, anthStart, anthropicEvent("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}`))
 	chat = append(chat, chatRole)
-	// Twelve reasoning deltas 100 ms apart: 1.2 s of thinking, four times
-	// the interval, each gap well inside it.
-	for range 12 {
+	// Ten reasoning deltas 100 ms apart: a second of thinking, longer than
+	// both limits, each gap a sixth of them (room for a loaded machine).
+	for range 10 {
 		anth = append(anth, pause(100*time.Millisecond), anthPing, anthThinking("."))
 		chat = append(chat, pause(100*time.Millisecond), chatChunk(`{"reasoning_content":"."}`))
 	}
@@ -575,3 +575,25 @@ func TestWatchdogDisabled(t *testing.T) {
 }
 
 var _ = errors.New
+
+// TestWatchdogUndeclaredStream covers streams the watchdog learns of only
+// from the response header: a GET without a body or Accept header.
+func TestWatchdogUndeclaredStream(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			srv, c, attempts := scriptServer(t, p.h2c,
+				[]any{chatRole, stall{}},
+				[]any{chatRole, chatText("Hel"), chatText("lo"), stall{}})
+			wc := client(c, retryReplayable(2), sse.Watchdog(sse.WatchdogConfig{FirstTokenTimeout: 300 * time.Millisecond, TokenIntervalTimeout: 300 * time.Millisecond}))
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/events", nil)
+			require.NoError(t, err)
+			resp, err := wc.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			got, err := texts(t, resp.Body)
+			assert.Equal(t, "Hello", got)
+			require.ErrorIs(t, err, sse.ErrTokenIntervalTimeout)
+			assert.Equal(t, int64(2), attempts.Load(), "the first attempt stalled before its first token and was retried")
+		})
+	}
+}
