@@ -94,7 +94,14 @@ func newLLMClient(stalls, attempts *atomic.Int64) (*llmhttp.Client, error) {
 	}
 	return llmhttp.NewClient(llmhttp.Config{
 		Timeouts: llmhttp.Timeouts{FirstToken: time.Second, TokenInterval: time.Second},
-		Retry:    retry.Config{BaseDelay: 100 * time.Millisecond},
+		// The demo's fault mix is a storm: one request in five fails. The
+		// default retry budget (retries up to 20% of recent calls) would
+		// rather let some calls fail than add that much load to a server in
+		// trouble; the demo allows 50% so that every call gets through.
+		Retry: retry.Config{
+			BaseDelay: 100 * time.Millisecond,
+			Budget:    retry.NewBudget(retry.BudgetConfig{Ratio: 0.5}),
+		},
 		Watchdog: sse.WatchdogConfig{},
 		Middleware: []llmhttp.Insert{
 			{At: llmhttp.AfterRateLimit, Middleware: count},

@@ -22,6 +22,7 @@ func printTable(out io.Writer, calls int, plain, llm result) {
 	row("stalls caught", "0", fmt.Sprint(llm.stalls+llm.reissued))
 	row("wall time", plain.wall.Round(100*time.Millisecond).String(), llm.wall.Round(100*time.Millisecond).String())
 	_ = w.Flush()
+	fmt.Fprintln(out, "\n(time to first token counts from the start of the call: llmhttp's includes its retries and\n the pause every caller of a host takes after a 429, so that they do not all hit the limit again.)")
 	for _, r := range []struct {
 		name string
 		res  result
