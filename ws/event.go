@@ -69,16 +69,19 @@ func skipSpace(b []byte, i int) int {
 }
 
 // scanString returns the index of the closing quote of the string starting
-// at b[i] == '"' (or -1) and whether the string holds escapes.
+// at b[i] == '"' (or -1) and whether the string needs decoding: escapes or
+// non-ASCII bytes (which encoding/json checks for valid UTF-8).
 func scanString(b []byte, i int) (int, bool) {
 	esc := false
 	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
+		switch c := b[j]; {
+		case c == '\\':
 			esc = true
 			j++
-		case '"':
+		case c == '"':
 			return j, esc
+		case c >= 0x80:
+			esc = true
 		}
 	}
 	return -1, esc
