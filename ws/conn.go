@@ -193,7 +193,8 @@ func (c *Conn) current(ctx context.Context, read bool) (*link, error) {
 		l = l.next
 	}
 	c.cur = l
-	if !l.isDead() {
+	if !l.isDead() || (read && len(l.msgs) > 0) {
+		// Messages that arrived before a loss are still read first.
 		c.mu.Unlock()
 		return l, nil
 	}

@@ -161,8 +161,19 @@ func TestReconnectAfterDrop(t *testing.T) {
 			})
 			readType(t, c, "session.created")
 			require.NoError(t, c.WriteJSON(t.Context(), map[string]any{"type": "response.create"}))
-			err, _ := readErr(t, c)
+			deltas := 0
+			var err error
+			for {
+				var typ string
+				if typ, _, err = c.ReadEvent(t.Context()); err != nil {
+					break
+				}
+				if typ == "response.output_text.delta" {
+					deltas++
+				}
+			}
 			require.ErrorIs(t, err, ws.ErrConnectionLost)
+			assert.Equal(t, 2, deltas, "what arrived before the drop is read first")
 			mu.Lock()
 			assert.Empty(t, sessions, "no reconnection before the next Read")
 			mu.Unlock()
