@@ -1,12 +1,19 @@
 module github.com/llmhttp/llmhttp/bench
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/failsafe-go/failsafe-go v0.9.8
 	github.com/hashicorp/go-retryablehttp v0.7.8
 	github.com/llmhttp/llmhttp v0.0.0
+	github.com/miekg/dns v1.1.73
+	github.com/openai/openai-go/v3 v3.96.0
+	github.com/r3labs/sse/v2 v2.10.0
+	github.com/rs/dnscache v0.0.0-20230804202142-fc85eb664529
+	github.com/stretchr/testify v1.12.1
+	github.com/tmaxmax/go-sse v0.12.0
 	go.uber.org/goleak v1.3.0
+	gopkg.in/cenkalti/backoff.v1 v1.1.0
 )
 
 require (
@@ -15,6 +22,13 @@ require (
 	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
 	github.com/influxdata/tdigest v0.0.1 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
+	github.com/tidwall/gjson v1.20.0 // indirect
+	github.com/tidwall/match v1.1.1 // indirect
+	github.com/tidwall/pretty v1.2.1 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/net v0.60.0 // indirect
+	golang.org/x/sync v0.23.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 )
 
 replace github.com/llmhttp/llmhttp => ../

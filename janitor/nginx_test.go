@@ -1,0 +1,131 @@
+package janitor
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/llmhttp/llmhttp/internal/testserver"
+	"github.com/llmhttp/llmhttp/transport"
+)
+
+const nginxConf = `daemon off;
+%s
+worker_processes 1;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log warn;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path %[2]s/client_body;
+	proxy_temp_path %[2]s/proxy;
+	fastcgi_temp_path %[2]s/fastcgi;
+	uwsgi_temp_path %[2]s/uwsgi;
+	scgi_temp_path %[2]s/scgi;
+	keepalive_timeout %[3]dms;
+	keepalive_requests 1000000;
+	upstream backend {
+		server %[4]s;
+		keepalive 16;
+	}
+	server {
+		listen %[5]s;
+		location / {
+			proxy_pass http://backend;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_buffering off;
+		}
+	}
+}
+`
+
+// startNginx starts nginx on a loopback port, proxying to upstream with
+// upstream keep-alive, and closing client connections idle keepalive. It
+// returns the base URL; nginx is stopped at cleanup.
+func startNginx(t *testing.T, upstream string, keepalive time.Duration) string {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/nginx"); serr == nil {
+			bin = "/usr/sbin/nginx"
+		}
+	}
+	if bin == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("nginx is missing: apt-get install -y nginx")
+		}
+		t.Skip("nginx is missing: apt-get install -y nginx")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	dir := t.TempDir()
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;" // workers must reach the temp directory
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, nginxConf, user, dir, keepalive.Milliseconds(), upstream, addr), 0o600))
+	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_ = c.Close()
+			break
+		}
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("nginx exited: %v\n%s", err, log)
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "nginx did not listen on %s", addr)
+		poll := time.NewTimer(10 * time.Millisecond)
+		<-poll.C // polling with a deadline for a port to open
+	}
+	return "http://" + addr
+}
+
+func TestKeepAliveRaceNginx(t *testing.T) {
+	if testing.Short() {
+		t.Skip("5,000 paced calls")
+	}
+	// As TestKeepAliveRace, with nginx as the keep-alive peer.
+	const idle, serverIdle = 10 * time.Millisecond, 200 * time.Millisecond
+	srv := testserver.New(t, testserver.Config{})
+	url := startNginx(t, srv.Addr(), serverIdle)
+	j, rt := stack(t, Config{IdleTimeout: idle}, transport.Config{})
+	require.NoError(t, call(t.Context(), rt, url), "nginx proxies to the test server")
+	failed := keepAliveRace(t, rt, url, 5000, idle, serverIdle)
+	st := j.Stats()
+	t.Logf("5000 calls through nginx (keepalive_timeout %v), janitor idle %v: %d failed, %d connections, %d closed idle by the janitor, %d by nginx, %d re-sent unwritten",
+		serverIdle, idle, failed, st.Dialed, st.ClosedIdle, st.ClosedServer, st.Resent)
+	assert.Zero(t, failed)
+	assert.Positive(t, st.ClosedIdle)
+	assert.Positive(t, srv.Stats().Requests)
+}
