@@ -23,7 +23,11 @@
 // llmhttp.NewClient or one over transport.New(...): the same dialer with TCP
 // keep-alive probes, the same DNS cache and proxy settings as the HTTP calls.
 // The handshake is bounded by HandshakeTimeout. Go's transport speaks
-// HTTP/1.1 for a WebSocket upgrade even where it would use HTTP/2 otherwise.
+// HTTP/1.1 for a WebSocket upgrade over TLS even where it would use HTTP/2
+// otherwise; a transport forced to h2c (HTTP/2 with prior knowledge) cannot
+// upgrade, so give such a setup a client without it. The transport's
+// middlewares must hand the 101 answer's body back unchanged (the upgraded
+// connection): a decorator that wraps response bodies breaks the handshake.
 // Config.Header (Authorization, OpenAI-Beta, ...) is sent with the handshake
 // and never appears in an error or a log line. A refused handshake is a
 // *HandshakeError with the status and the server's error body.
