@@ -3,6 +3,7 @@ module github.com/llmhttp/llmhttp
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/hashicorp/go-retryablehttp v0.7.8
 	github.com/miekg/dns v1.1.73
 	github.com/prometheus/client_golang v1.25.0

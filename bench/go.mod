@@ -3,6 +3,7 @@ module github.com/llmhttp/llmhttp/bench
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/failsafe-go/failsafe-go v0.9.8
 	github.com/hashicorp/go-retryablehttp v0.7.8
 	github.com/llmhttp/llmhttp v0.0.0

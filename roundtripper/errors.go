@@ -39,3 +39,19 @@ func Replayable(err error) bool {
 	var e ReplayableError
 	return errors.As(err, &e) && e.Replayable()
 }
+
+// ErrFirstTokenTimeout and ErrTokenIntervalTimeout are the stall sentinels
+// shared by every streaming transport: sse's Watchdog and ws's response
+// watchdog both return errors matching them with errors.Is, so a caller
+// handles a stalled stream alike whichever transport carried it, and neither
+// package imports the other.
+var (
+	// ErrFirstTokenTimeout means that no content token (or response event)
+	// arrived within the first-token timeout.
+	ErrFirstTokenTimeout = errors.New("no first token in time")
+
+	// ErrTokenIntervalTimeout means that a stream stopped producing content
+	// tokens (or response events) for longer than the interval timeout;
+	// keep-alive pings and comments do not count.
+	ErrTokenIntervalTimeout = errors.New("stream stalled between tokens")
+)

@@ -4,18 +4,24 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/llmhttp/llmhttp/roundtripper"
 )
 
 var (
 	// ErrFirstTokenTimeout means that no content token arrived within the
 	// first-token timeout of the request's start. The attempt was cancelled
 	// before the caller saw any of it, so the error is replayable.
-	ErrFirstTokenTimeout = errors.New("sse: no first token in time")
+	ErrFirstTokenTimeout = roundtripper.ErrFirstTokenTimeout
 
 	// ErrTokenIntervalTimeout means that a stream stopped producing content
 	// tokens for longer than the token-interval timeout; pings and comments
 	// do not count. The request was cancelled.
-	ErrTokenIntervalTimeout = errors.New("sse: stream stalled between tokens")
+	//
+	// Both stall sentinels are roundtripper's, shared with the ws package,
+	// so that a caller handles a stalled stream alike whichever transport
+	// carried it.
+	ErrTokenIntervalTimeout = roundtripper.ErrTokenIntervalTimeout
 
 	// ErrTruncated means that a stream of a known dialect ended cleanly but
 	// without its terminal event ("data: [DONE]", message_stop,

@@ -98,6 +98,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
 	s.countPath(r.URL.Path)
 	s.record(r, body, tc, received)
+	if r.URL.Path == RealtimePath {
+		s.serveRealtime(w, r, tc)
+		return
+	}
 
 	kind := apiOf(r.Method, r.URL.Path)
 	f, ferr := s.faultFor(r, kind)
