@@ -2,7 +2,7 @@
 // (github.com/anthropics/anthropic-sdk-go) through option.WithHTTPClient,
 // and runs a non-streaming and a streaming message against llmhttp's
 // embedded test server while it injects faults: an overloaded 529 with
-// retry-after-ms, a reset before the response, a stream that stalls before
+// retry-after-ms, a 503, a stream that stalls before
 // its first token, and one cut right after its headers. Both calls succeed.
 //
 //	go run ./examples/anthropic
@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"time"
 
@@ -41,7 +42,8 @@ func main() {
 func Faults() []testserver.Fault {
 	return []testserver.Fault{
 		{Status: 529, Header: map[string]string{"retry-after-ms": "50"}},
-		{Close: testserver.CloseBeforeHeaders, Reset: true},
+		{Status: http.StatusServiceUnavailable},
+		{}, // the non-streaming call's third attempt succeeds
 		{FirstTokenDelay: time.Hour},
 		{Close: testserver.CloseAfterHeaders, Reset: true},
 	}
@@ -50,7 +52,7 @@ func Faults() []testserver.Fault {
 func run(ctx context.Context, out io.Writer, baseURL string) error {
 	hc, err := llmhttp.NewClient(llmhttp.Config{
 		Timeouts: llmhttp.Timeouts{FirstToken: 500 * time.Millisecond},
-		Retry:    retry.Config{AddIdempotencyKey: true, BaseDelay: 20 * time.Millisecond},
+		Retry:    retry.Config{BaseDelay: 20 * time.Millisecond},
 	})
 	if err != nil {
 		return err

@@ -1,7 +1,7 @@
 // Command goopenai plugs llmhttp into github.com/sashabaranov/go-openai
 // through ClientConfig.HTTPClient, and runs a non-streaming and a streaming
 // chat completion against llmhttp's embedded test server while it injects
-// faults: a 429 with retry-after-ms, a reset before the response, a stream
+// faults: a 429 with retry-after-ms, a 503, a stream
 // that stalls before its first token, and one cut right after its headers.
 // go-openai has no retries of its own, so llmhttp is the only layer that
 // retries.
@@ -43,7 +43,8 @@ func main() {
 func Faults() []testserver.Fault {
 	return []testserver.Fault{
 		{Status: http.StatusTooManyRequests, Header: map[string]string{"retry-after-ms": "50"}},
-		{Close: testserver.CloseBeforeHeaders, Reset: true},
+		{Status: http.StatusServiceUnavailable},
+		{}, // the non-streaming call's third attempt succeeds
 		{FirstTokenDelay: time.Hour},
 		{Close: testserver.CloseAfterHeaders, Reset: true},
 	}
@@ -52,7 +53,7 @@ func Faults() []testserver.Fault {
 func run(ctx context.Context, out io.Writer, baseURL string) error {
 	hc, err := llmhttp.NewClient(llmhttp.Config{
 		Timeouts: llmhttp.Timeouts{FirstToken: 500 * time.Millisecond},
-		Retry:    retry.Config{AddIdempotencyKey: true, BaseDelay: 20 * time.Millisecond},
+		Retry:    retry.Config{BaseDelay: 20 * time.Millisecond},
 	})
 	if err != nil {
 		return err

@@ -1,8 +1,8 @@
 // Command openaigo plugs llmhttp into the official OpenAI Go SDK
 // (github.com/openai/openai-go) through option.WithHTTPClient, and runs a
 // non-streaming and a streaming chat completion against llmhttp's embedded
-// test server while it injects faults: a 429 with retry-after-ms, a reset
-// before the response, a stream that stalls before its first token, and one
+// test server while it injects faults: a 429 with retry-after-ms, a 503, a
+// stream that stalls before its first token, and one
 // cut right after its headers. Both calls succeed; the SDK never sees the
 // faults.
 //
@@ -40,12 +40,14 @@ func main() {
 }
 
 // Faults is the test server's script: the first two requests (the
-// non-streaming call) get a 429 and a reset, the next two (the stream) a
+// non-streaming call) get a 429 and a 503, the third succeeds, and the next
+// two (the stream) get a
 // stall before the first token and a cut after the headers.
 func Faults() []testserver.Fault {
 	return []testserver.Fault{
 		{Status: http.StatusTooManyRequests, Header: map[string]string{"retry-after-ms": "50"}},
-		{Close: testserver.CloseBeforeHeaders, Reset: true},
+		{Status: http.StatusServiceUnavailable},
+		{}, // the non-streaming call's third attempt succeeds
 		{FirstTokenDelay: time.Hour},
 		{Close: testserver.CloseAfterHeaders, Reset: true},
 	}
@@ -54,10 +56,7 @@ func Faults() []testserver.Fault {
 func run(ctx context.Context, out io.Writer, baseURL string) error {
 	hc, err := llmhttp.NewClient(llmhttp.Config{
 		Timeouts: llmhttp.Timeouts{FirstToken: 500 * time.Millisecond},
-		// A reset before the answer is ambiguous: the server may have
-		// started a paid generation. An Idempotency-Key on every call makes
-		// it safe to retry on servers that honour the header.
-		Retry: retry.Config{AddIdempotencyKey: true, BaseDelay: 20 * time.Millisecond},
+		Retry:    retry.Config{BaseDelay: 20 * time.Millisecond},
 	})
 	if err != nil {
 		return err
