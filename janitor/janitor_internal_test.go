@@ -56,7 +56,7 @@ func (f *fixture) use(c net.Conn, reused bool) *reqState {
 // waitSwept waits until the sweeper has armed a timer for the earliest due
 // time, so that an Advance afterwards is seen.
 func (f *fixture) waitArmed(n int) {
-	require.Eventually(f.t, func() bool { return f.clk.timers() == n }, 10*time.Second, time.Millisecond)
+	require.Eventually(f.t, func() bool { return f.clk.Timers() == n }, 10*time.Second, time.Millisecond)
 }
 
 // isClosed reports whether c was closed; a pipe write that would block

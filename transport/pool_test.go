@@ -103,7 +103,7 @@ func TestGateLimits(t *testing.T) {
 			_, _, err := g.acquire(t.Context(), "a:443")
 			errc <- err
 		}()
-		require.Eventually(t, func() bool { return clk.timers() == 1 }, 10*time.Second, time.Millisecond)
+		require.Eventually(t, func() bool { return clk.Timers() == 1 }, 10*time.Second, time.Millisecond)
 		clk.Advance(2 * time.Second)
 		err = <-errc
 		require.ErrorIs(t, err, ErrPoolTimeout)
