@@ -1,16 +1,16 @@
 package transport
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/llmhttp/llmhttp/internal/testserver"
 )
 
 // testServer is an OpenAI-shaped loopback server that counts the
@@ -105,27 +105,5 @@ func (s *testServer) holdRequests() (release func()) {
 	}
 }
 
-const chatBody = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
-
 // call sends one chat completion through rt and reads the whole answer.
-func call(ctx context.Context, rt http.RoundTripper, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/chat/completions", strings.NewReader(chatBody))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := rt.RoundTrip(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, err = io.Copy(io.Discard, resp.Body)
-	if err == nil && resp.StatusCode != http.StatusOK {
-		err = &statusError{resp.StatusCode}
-	}
-	return err
-}
-
-type statusError struct{ code int }
-
-func (e *statusError) Error() string { return http.StatusText(e.code) }
+var call = testserver.Call
