@@ -142,7 +142,11 @@ func ask(ctx context.Context, c *ws.Conn, out io.Writer) error {
 	}
 	for {
 		var ev struct {
-			Delta    string `json:"delta"`
+			Delta string `json:"delta"`
+			Error struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
 			Response struct {
 				Status string `json:"status"`
 				Usage  struct {
@@ -161,7 +165,7 @@ func ask(ctx context.Context, c *ws.Conn, out io.Writer) error {
 			fmt.Fprintf(out, "\n[%s, %d tokens]\n", ev.Response.Status, ev.Response.Usage.OutputTokens)
 			return nil
 		case "error":
-			return fmt.Errorf("server error event")
+			return fmt.Errorf("server error event: %s: %s", ev.Error.Code, ev.Error.Message)
 		}
 	}
 }

@@ -343,7 +343,7 @@ func (rt *realtime) respond(n int, faulty bool, stop chan struct{}) string {
 	// FirstTokenDelay holds back every event of the response, as a server
 	// that takes long to start answering would.
 	if !wait(f.FirstTokenDelay) {
-		return rt.done(id, "cancelled", 0)
+		return rt.done(stop, id, "cancelled", 0)
 	}
 	if !rt.send(map[string]any{"type": "response.created", "response": map[string]any{"id": id, "object": "realtime.response", "status": "in_progress"}}) {
 		return "failed"
@@ -367,12 +367,12 @@ func (rt *realtime) respond(n int, faulty bool, stop chan struct{}) string {
 	toks := Tokens(n)
 	for i, tok := range toks {
 		if i > 0 && !wait(pace) {
-			return rt.done(id, "cancelled", i)
+			return rt.done(stop, id, "cancelled", i)
 		}
 		if cut > 0 && i == cut {
 			if f.StallFor > 0 || (f.Close != CloseMidStream && !f.ErrorEvent && !f.Truncate) {
 				if !rt.stall(f, stop) {
-					return rt.done(id, "cancelled", i)
+					return rt.done(stop, id, "cancelled", i)
 				}
 			}
 			switch {
@@ -395,7 +395,7 @@ func (rt *realtime) respond(n int, faulty bool, stop chan struct{}) string {
 		return "dropped"
 	}
 	rt.send(map[string]any{"type": "response.output_text.done", "response_id": id, "item_id": "item_" + id, "output_index": 0, "content_index": 0, "text": strings.Join(toks, "")})
-	return rt.done(id, "completed", n)
+	return rt.done(stop, id, "completed", n)
 }
 
 // stall holds the response for f.StallFor (0: until the client goes away),
@@ -431,7 +431,14 @@ func (rt *realtime) stall(f Fault, stop chan struct{}) bool {
 	}
 }
 
-func (rt *realtime) done(id, status string, tokens int) string {
+func (rt *realtime) done(stop chan struct{}, id, status string, tokens int) string {
+	// The response stops being active before response.done goes out: a
+	// client may send the next response.create the moment it reads it.
+	rt.respMu.Lock()
+	if rt.respStop == stop {
+		rt.respStop = nil
+	}
+	rt.respMu.Unlock()
 	rt.send(map[string]any{"type": "response.done", "response": map[string]any{
 		"id": id, "object": "realtime.response", "status": status,
 		"usage": map[string]any{"input_tokens": 8, "output_tokens": tokens, "total_tokens": 8 + tokens},
