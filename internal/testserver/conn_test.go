@@ -3,7 +3,9 @@ package testserver
 import (
 	"context"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -62,8 +64,17 @@ func TestMaxRequestsPerConn(t *testing.T) {
 				}
 			}
 			st := s.Stats()
-			assert.Equal(t, int64(3), st.ConnsAccepted)
-			assert.Equal(t, map[int64]int64{1: 2, 2: 2, 3: 1}, st.RequestsPerConn)
+			if p == HTTP1 {
+				assert.Equal(t, int64(3), st.ConnsAccepted)
+				assert.Equal(t, map[int64]int64{1: 2, 2: 2, 3: 1}, st.RequestsPerConn)
+			} else {
+				// Go's HTTP/2 client may dial a spare connection while the
+				// server is closing one, and then not use it; the requests
+				// still go two, two and one per connection.
+				assert.GreaterOrEqual(t, st.ConnsAccepted, int64(3))
+				perConn := slices.Sorted(maps.Values(st.RequestsPerConn))
+				assert.Equal(t, []int64{1, 2, 2}, perConn)
+			}
 			for _, r := range s.Requests() {
 				assert.LessOrEqual(t, st.RequestsPerConn[r.ConnID], int64(2))
 			}
