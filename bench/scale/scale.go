@@ -62,6 +62,11 @@ type ScaleOptions struct {
 	// stack adds per stream.
 	Baseline bool
 
+	// Configure, if set, adjusts the llmhttp.Config RunScale built before
+	// the client is made: to measure what one layer costs at this load
+	// (DisableJanitor, say) or to try other settings.
+	Configure func(*llmhttp.Config)
+
 	// ProfileDir, if set, receives cpu.pprof (the whole run),
 	// heap.pprof and goroutine.pprof (taken while every stream is open),
 	// mutex.pprof and block.pprof, of the llmhttp run.
@@ -202,14 +207,18 @@ func RunScale(ctx context.Context, opt ScaleOptions) (*ScaleReport, error) {
 	// rest of the stack is NewClient's defaults.
 	st := transport.Streaming
 	st.MaxConns, st.MaxConnsPerHost = n+n/10, n+n/10
-	c, err := llmhttp.NewClient(llmhttp.Config{
+	cfg := llmhttp.Config{
 		StreamTransport: &st,
 		Timeouts: llmhttp.Timeouts{
 			FirstToken:    max(30*time.Second, opt.interval()),
 			TokenInterval: opt.interval(),
 			PoolAcquire:   time.Minute,
 		},
-	})
+	}
+	if opt.Configure != nil {
+		opt.Configure(&cfg)
+	}
+	c, err := llmhttp.NewClient(cfg)
 	if err != nil {
 		return nil, err
 	}
