@@ -86,7 +86,7 @@ func TestIdleExpiry(t *testing.T) {
 			var worst time.Duration
 			var probes sync.WaitGroup
 			probes.Go(func() {
-				tick := time.NewTicker(5 * time.Millisecond)
+				tick := time.NewTicker(20 * time.Millisecond)
 				defer tick.Stop()
 				for {
 					select {

@@ -16,19 +16,23 @@ func (r *ScaleReport) Markdown(w io.Writer) error {
 	var b strings.Builder
 	o := r.Options
 	fmt.Fprintf(&b, "### %d concurrent streams\n\n", r.Streams)
-	fmt.Fprintf(&b, "%s, GOMAXPROCS %d, %s. HTTP/1.1 on loopback (one connection per stream), server in a child process; "+
+	proto := "HTTP/1.1 on loopback (one connection per stream)"
+	if o.H2C {
+		proto = "h2c on loopback (HTTP/2 with prior knowledge, many streams per connection)"
+	}
+	fmt.Fprintf(&b, "%s, GOMAXPROCS %d, %s. %s, server in a child process; "+
 		"each stream %.3g token/s; %d stalled (silent after %d tokens), opened last; watchdog token interval %v.\n\n",
-		r.GoVersion, r.GOMAXPROCS, r.Date.Format(time.DateOnly), o.tps(), r.Stalled, o.stallAfter(), o.interval())
-	b.WriteString("| client | open all | heap/stream | heap in use/stream | stack/stream | goroutines/stream | CPU over hold (s/s) | wall | client CPU | server CPU | conns | errors |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		r.GoVersion, r.GOMAXPROCS, r.Date.Format(time.DateOnly), proto, o.tps(), r.Stalled, o.stallAfter(), o.interval())
+	b.WriteString("| client | open all | heap/stream | heap in use/stream | stack/stream | goroutines/stream | CPU over hold (s/s) | close all | wall | client CPU | server CPU | conns | errors |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	rows := []*StreamRun{&r.LLMHTTP}
 	if r.Baseline != nil {
 		rows = append([]*StreamRun{r.Baseline}, rows...)
 	}
 	for _, s := range rows {
-		fmt.Fprintf(&b, "| %s | %v | %.1f KiB | %.1f KiB | %.1f KiB | %.2f | %.2f | %v | %v | %v | %d | %d |\n",
+		fmt.Fprintf(&b, "| %s | %v | %.1f KiB | %.1f KiB | %.1f KiB | %.2f | %.2f | %v | %v | %v | %v | %d | %d |\n",
 			s.Name, s.OpenTime.Round(time.Millisecond), s.HeapPerStream/1024, s.HeapInusePerStream/1024, s.StackPerStream/1024,
-			s.GoroutinesPerStream, s.HoldCPU.Seconds()/max(s.HoldWall.Seconds(), 1e-9),
+			s.GoroutinesPerStream, s.HoldCPU.Seconds()/max(s.HoldWall.Seconds(), 1e-9), s.CloseTime.Round(time.Millisecond),
 			s.Wall.Round(time.Millisecond), s.CPU.Round(time.Millisecond), s.ServerCPU.Round(time.Millisecond),
 			s.ConnsAccepted, errCount(s.Errors))
 	}

@@ -57,6 +57,11 @@ type ScaleOptions struct {
 	// Timeout bounds the whole run. Zero means 3 minutes.
 	Timeout time.Duration
 
+	// H2C runs the streams over HTTP/2 without TLS (prior knowledge), many
+	// on one connection, instead of HTTP/1.1 with one connection each. The
+	// server then allows Streams concurrent streams per connection.
+	H2C bool
+
 	// Baseline also runs the same streams, without stalls, over a bare
 	// http.Transport (no llmhttp), so that the report can show what the
 	// stack adds per stream.
@@ -150,6 +155,9 @@ type StreamRun struct {
 	// window in which every healthy stream is open and streaming.
 	HoldCPU, HoldWall time.Duration
 	Events            int64 // token events read over the hold window
+	// CloseTime is from cancelling every stream to the end of the last
+	// stream's goroutine.
+	CloseTime time.Duration
 	// Wall and CPU cover the whole run of this client: opening, holding,
 	// closing. ServerCPU is the server process's CPU over the same run.
 	Wall, CPU, ServerCPU time.Duration
@@ -167,7 +175,8 @@ func isToken(data []byte) bool { return bytes.Contains(data, []byte(`{"content":
 
 // RunScale opens opt.Streams concurrent streaming calls on loopback through
 // llmhttp.NewClient, against the fake server in a child process (see
-// ServeChild), over HTTP/1.1: one connection per stream. It measures memory
+// ServeChild), over HTTP/1.1 (one connection per stream) or, with opt.H2C,
+// over HTTP/2 without TLS. It measures memory
 // and goroutines per stream while all are open, CPU and wall time, and how
 // late the stream watchdog catches the stalled ones. Stalled streams are
 // opened last, so that every stall is caught while all the others are
@@ -177,11 +186,16 @@ func RunScale(ctx context.Context, opt ScaleOptions) (*ScaleReport, error) {
 	defer cancel()
 	n := opt.streams()
 	k := min(opt.stalled(), n)
+	proto := testserver.HTTP1
+	if opt.H2C {
+		proto = testserver.H2C
+	}
 	srv, err := startChild(ctx, testserver.Config{
-		Protocol:                 testserver.HTTP1,
+		Protocol:                 proto,
 		TokensPerSecond:          opt.tps(),
 		NominalRequestsPerMinute: 100 * n,
 		NominalTokensPerMinute:   1 << 40,
+		MaxConcurrentStreams:     n,
 	})
 	if err != nil {
 		return nil, err
@@ -194,7 +208,12 @@ func RunScale(ctx context.Context, opt ScaleOptions) (*ScaleReport, error) {
 	base := "http://" + srv.addr
 
 	if opt.Baseline {
-		tr := &http.Transport{MaxIdleConnsPerHost: n, Proxy: nil}
+		tr := &http.Transport{MaxIdleConnsPerHost: n, Proxy: nil, Protocols: new(http.Protocols)}
+		if opt.H2C {
+			tr.Protocols.SetUnencryptedHTTP2(true)
+		} else {
+			tr.Protocols.SetHTTP1(true)
+		}
 		r, err := runStreams(ctx, srv, base, &http.Client{Transport: tr}, "net/http Transport", n, 0, &opt, nil, "")
 		tr.CloseIdleConnections()
 		if err != nil {
@@ -207,6 +226,7 @@ func RunScale(ctx context.Context, opt ScaleOptions) (*ScaleReport, error) {
 	// rest of the stack is NewClient's defaults.
 	st := transport.Streaming
 	st.MaxConns, st.MaxConnsPerHost = n+n/10, n+n/10
+	st.H2C = opt.H2C
 	cfg := llmhttp.Config{
 		StreamTransport: &st,
 		Timeouts: llmhttp.Timeouts{
@@ -281,10 +301,10 @@ func runStreams(ctx context.Context, srv *child, base string, c *http.Client, na
 	if err != nil {
 		return res, err
 	}
+	g0 := settledGoroutines(ctx)
 	runtime.GC()
 	var m0 runtime.MemStats
 	runtime.ReadMemStats(&m0)
-	g0 := runtime.NumGoroutine()
 	cpu0, wall0 := cpuTime(), time.Now()
 
 	var (
@@ -402,7 +422,9 @@ func runStreams(ctx context.Context, srv *child, base string, c *http.Client, na
 		}
 	}
 	res.HoldWall, res.HoldCPU, res.Events = time.Since(holdStart), cpuTime()-cpuH, events.Load()-ev0
+	closeStart := time.Now()
 	end()
+	res.CloseTime = time.Since(closeStart)
 	res.Wall, res.CPU = time.Since(wall0), cpuTime()-cpu0
 	if profDir != "" {
 		for _, p := range []string{"mutex", "block"} {
@@ -444,6 +466,29 @@ func runStreams(ctx context.Context, srv *child, base string, c *http.Client, na
 		}
 	}
 	return res, nil
+}
+
+// settledGoroutines returns the goroutine count once it has stopped
+// falling (the connections of an earlier run take a moment to wind down),
+// or after 5s.
+func settledGoroutines(ctx context.Context) int {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(5 * time.Second)
+	g := runtime.NumGoroutine()
+	for time.Now().Before(deadline) {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return g
+		}
+		next := runtime.NumGoroutine()
+		if next >= g {
+			return next
+		}
+		g = next
+	}
+	return g
 }
 
 // errText shortens an error for the report's table of error kinds: its
