@@ -106,8 +106,7 @@ func startChild(ctx context.Context, cfg testserver.Config) (*child, error) {
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), childEnv+"="+string(b))
 	cmd.Stderr = io.Discard
-	// Kill the server if this process dies without closing it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	killWithParent(cmd)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
