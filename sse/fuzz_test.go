@@ -125,6 +125,7 @@ func FuzzReader(f *testing.F) {
 		f.Add([]byte(tt.in), []byte{1, 7, 3})
 	}
 	f.Add([]byte(openAIStream(3)), []byte{0, 200, 5})
+	f.Add([]byte(openAIStream(24)), []byte{255, 251}) // past the first read buffer, so that it grows
 	f.Add([]byte(anthropicStream(3)), []byte{64})
 	f.Add([]byte("data: "+strings.Repeat("z", 70)+"\n\n"), []byte{2})
 	const maxSize = 64
@@ -163,6 +164,20 @@ func FuzzReader(f *testing.F) {
 		require.ErrorIs(t, wholeErr, io.EOF)
 		require.Equal(t, want, whole)
 		require.Equal(t, wantRetry, wholeRetry)
+
+		// With the default limit the buffer starts small and grows as
+		// reads fill it: the events are the same.
+		r := sse.NewReader(&chunkReader{data: in, sizes: sizes})
+		var dflt []ev
+		for {
+			e, err := r.Next()
+			if err != nil {
+				require.ErrorIs(t, err, io.EOF)
+				break
+			}
+			dflt = append(dflt, ev{e.ID, e.Type, string(e.Data)})
+		}
+		require.Equal(t, want, dflt)
 	})
 }
 
