@@ -23,19 +23,23 @@ func (r *ScaleReport) Markdown(w io.Writer) error {
 	fmt.Fprintf(&b, "%s, GOMAXPROCS %d, %s. %s, server in a child process; "+
 		"each stream %.3g token/s; %d stalled (silent after %d tokens), opened last; watchdog token interval %v.\n\n",
 		r.GoVersion, r.GOMAXPROCS, r.Date.Format(time.DateOnly), proto, o.tps(), r.Stalled, o.stallAfter(), o.interval())
-	b.WriteString("| client | open all | heap/stream | heap in use/stream | stack/stream | goroutines/stream | CPU over hold (s/s) | close all | wall | client CPU | server CPU | conns | errors |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| client | open all | heap/stream | heap in use/stream | stack/stream | goroutines/stream | CPU over hold (s/s) | CPU/token | close all | wall | client CPU | server CPU | conns | errors |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	rows := []*StreamRun{&r.LLMHTTP}
 	if r.Baseline != nil {
 		rows = append([]*StreamRun{r.Baseline}, rows...)
 	}
 	for _, s := range rows {
-		fmt.Fprintf(&b, "| %s | %v | %.1f KiB | %.1f KiB | %.1f KiB | %.2f | %.2f | %v | %v | %v | %v | %d | %d |\n",
+		fmt.Fprintf(&b, "| %s | %v | %.1f KiB | %.1f KiB | %.1f KiB | %.2f | %.2f | %.0f µs | %v | %v | %v | %v | %d | %d |\n",
 			s.Name, s.OpenTime.Round(time.Millisecond), s.HeapPerStream/1024, s.HeapInusePerStream/1024, s.StackPerStream/1024,
-			s.GoroutinesPerStream, s.HoldCPU.Seconds()/max(s.HoldWall.Seconds(), 1e-9), s.CloseTime.Round(time.Millisecond),
+			s.GoroutinesPerStream, s.HoldCPU.Seconds()/max(s.HoldWall.Seconds(), 1e-9),
+			float64(s.HoldCPU.Microseconds())/float64(max(s.Events, 1)), s.CloseTime.Round(time.Millisecond),
 			s.Wall.Round(time.Millisecond), s.CPU.Round(time.Millisecond), s.ServerCPU.Round(time.Millisecond),
 			s.ConnsAccepted, errCount(s.Errors))
 	}
+	b.WriteString("\nPer-stream figures are differences from before the first call, taken with every stream open, after a GC. " +
+		"CPU over hold is the client process's CPU seconds per second while every stream streams; CPU/token divides it by the tokens read then. " +
+		"The llmhttp run is longer by the time its stalls take to be caught.\n")
 	d := r.LatenessDist
 	fmt.Fprintf(&b, "\nStalls caught: %d of %d (ErrTokenIntervalTimeout), with at least %d streams open at each; healthy streams cut: %d.\n",
 		r.Detected, r.Stalled, r.MinOpenAtDetection, r.FalseStalls)
