@@ -23,6 +23,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/llmhttp/llmhttp/bench/scale"
 )
 
 // section is one part of the report.
@@ -42,6 +44,10 @@ type env struct {
 }
 
 func main() {
+	// The scale runs start this same binary again as their fake server, in
+	// a child process; in that process this call serves and exits.
+	scale.ServeChild()
+
 	out := flag.String("out", "BENCHMARKS.md", "report `file`, relative to the repository root")
 	quick := flag.Bool("quick", false, "fewer rounds and smaller runs (for a smoke test)")
 	only := flag.String("only", "", "comma-separated `sections` to run (default: all)")

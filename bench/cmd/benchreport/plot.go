@@ -37,8 +37,12 @@ func plotCDF(path, title string, ss []series) error {
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Y.Min, p.Y.Max = 0, 1
-	p.Legend.Top = false
-	p.Legend.Left = false
+	// Every curve ends at the top right, so the top left is free.
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Legend.XOffs = vg.Points(8)
+	p.Legend.YOffs = vg.Points(-8)
+	p.Legend.TextStyle.Font.Size = vg.Points(9)
 	p.Add(plotter.NewGrid())
 	drawn := 0
 	for i, s := range ss {
@@ -72,6 +76,5 @@ func plotCDF(path, title string, ss []series) error {
 		return fmt.Errorf("plotting %s: no samples", title)
 	}
 	p.Legend.Padding = vg.Points(2)
-	p.Legend.YOffs = vg.Points(10)
 	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
 }

@@ -9,6 +9,8 @@ import (
 // sections lists the report's parts in order.
 func sections() []section {
 	return []section{
+		{Name: "scale", Run: runScale},
+		{Name: "burst", Run: runBurst},
 		{Name: "peers", Run: runGroups("Peer comparisons", peerGroups)},
 		{Name: "overhead", Run: runGroups("Overhead of the layers", overheadGroups)},
 	}
