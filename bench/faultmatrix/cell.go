@@ -40,6 +40,13 @@ type cellRun struct {
 	id     string // pprof label value, unique in the run
 	api    *toxiproxy.ApiServer
 
+	// tweak, if not nil, edits the llmhttp client's Config before use;
+	// tests give a client a fault to prove that the checks catch it.
+	tweak func(cfg *llmhttp.Config, logger *slog.Logger)
+	// settleFor is how long the client's goroutines may take to end
+	// after Close; zero means 5s.
+	settleFor time.Duration
+
 	conns connCounter
 	rec   recorder
 	logs  lockedBuffer
@@ -97,7 +104,11 @@ func (r *cellRun) run(ctx context.Context) (*CellResult, error) {
 	}
 
 	// Invariant: no goroutine of the client outlives it.
-	res.GoroutinesLeft = settle(5*time.Second, func() int {
+	wait := r.settleFor
+	if wait <= 0 {
+		wait = 5 * time.Second
+	}
+	res.GoroutinesLeft = settle(wait, func() int {
 		n, stacks := labelled(r.id)
 		res.leftStacks = stacks
 		return n
@@ -160,14 +171,14 @@ func (r *cellRun) newClient() (*http.Client, func(), error) {
 	short.MaxConnsPerHost, short.H2C, short.DialContext = limit, h2c, r.conns.dial
 	stream := transport.Streaming
 	stream.MaxConnsPerHost, stream.H2C, stream.DialContext = limit, h2c, r.conns.dial
-	c, err := llmhttp.NewClient(llmhttp.Config{
+	cfg := llmhttp.Config{
 		Transport:       short,
 		StreamTransport: &stream,
 		Timeouts: llmhttp.Timeouts{
 			FirstToken:    FirstToken,
 			TokenInterval: TokenInterval,
 			Response:      ResponseHeader,
-			PoolAcquire:   2 * time.Second,
+			PoolAcquire:   3 * time.Second,
 			Total:         Budget,
 			TotalStream:   Budget,
 		},
@@ -178,11 +189,17 @@ func (r *cellRun) newClient() (*http.Client, func(), error) {
 		Middleware: []llmhttp.Insert{
 			{At: llmhttp.AfterRetry, Middleware: r.rec.middleware},
 		},
-	})
+	}
+	if r.tweak != nil {
+		r.tweak(&cfg, lg)
+	}
+	c, err := llmhttp.NewClient(cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("faultmatrix: %s: client: %w", r.cell.Name, err)
 	}
-	return c.Client, func() { _ = c.Close() }, nil
+	return c.Client, func() {
+		_ = c.Close()
+	}, nil
 }
 
 type callKey struct{}

@@ -31,26 +31,29 @@ const (
 	NetHTTP Client = "net/http"
 )
 
-// The timeouts both clients get, short enough for a test.
+// The timeouts both clients get, short enough for a test, in the order of
+// llmhttp's defaults (first token before response headers) and long enough
+// that healthy calls through the proxy meet them on a loaded 2-core machine
+// under the race detector.
 const (
 	// FirstToken is llmhttp's Timeouts.FirstToken; net/http has no such
 	// timeout.
-	FirstToken = time.Second
+	FirstToken = 2 * time.Second
 	// TokenInterval is llmhttp's Timeouts.TokenInterval; net/http has no
 	// such timeout.
-	TokenInterval = time.Second
+	TokenInterval = 1500 * time.Millisecond
 	// ResponseHeader is llmhttp's Timeouts.Response and net/http's
 	// Transport.ResponseHeaderTimeout.
-	ResponseHeader = 1500 * time.Millisecond
+	ResponseHeader = 3 * time.Second
 	// Budget bounds a whole call: llmhttp's Timeouts.Total and TotalStream;
 	// net/http's Client.Timeout for a non-streaming call and, for a stream
 	// (which Client.Timeout would cut in the middle), a context deadline,
 	// as a user would set one.
-	Budget = 4 * time.Second
+	Budget = 6 * time.Second
 	// Margin is how late past Budget a call may end before it counts as
 	// hung. It is generous: the machine has 2 shared cores and tests run
 	// with the race detector.
-	Margin = 1500 * time.Millisecond
+	Margin = 2 * time.Second
 	// guard is the context deadline every call gets on top, so that even a
 	// hung call ends and is counted.
 	guard = Budget + 4*time.Second
@@ -69,8 +72,11 @@ type Options struct {
 	// and NetHTTP.
 	Clients []Client
 
-	// Parallel is the number of cells (per client) run at once; zero means
-	// 16. The cells mostly wait on timers, so this is more than the cores.
+	// Parallel is the number of cells run at once, over both clients; zero
+	// means 12. The cells mostly wait on timers, so this is more than the
+	// cores, but not so many that the proxy's goroutines (a few per chunk
+	// of data) slow healthy calls past their timeouts on 2 cores under the
+	// race detector.
 	Parallel int
 
 	// Progress, if not nil, is called after each cell with its result,
@@ -87,7 +93,7 @@ func (o *Options) calls() int {
 
 func (o *Options) parallel() int {
 	if o.Parallel <= 0 {
-		return 16
+		return 12
 	}
 	return o.Parallel
 }
@@ -138,7 +144,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 
 	results := make([]*CellResult, len(jobs))
 	errs := make([]error, len(jobs))
-	sem := make(chan struct{}, opt.parallel()*len(opt.clients()))
+	sem := make(chan struct{}, opt.parallel())
 	var wg sync.WaitGroup
 	for i, j := range jobs {
 		select {
