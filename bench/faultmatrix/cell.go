@@ -80,17 +80,27 @@ func (r *cellRun) run(ctx context.Context) (*CellResult, error) {
 		srv.SetScript(script...)
 	}
 
-	proxy := toxiproxy.NewProxy(r.api, r.id, "127.0.0.1:0", srv.Addr())
-	if err := proxy.Start(); err != nil {
-		return nil, fmt.Errorf("faultmatrix: %s: proxy: %w", r.cell.Name, err)
+	proxy, err := r.proxy(r.id, srv.Addr())
+	if err != nil {
+		return nil, err
 	}
 	defer proxy.Stop()
+	r.conns.addrs = []string{proxy.Listen}
 	if t := r.cell.toxic; t != nil {
-		js, _ := json.Marshal(map[string]any{"name": "fault", "type": t.Type, "stream": t.Stream, "toxicity": t.Toxicity, "attributes": t.Attributes})
+		js, _ := json.Marshal(map[string]any{"name": "fault", "type": t.Type, "stream": t.Stream, "toxicity": 1, "attributes": t.Attributes})
 		if _, err := proxy.Toxics.AddToxicJson(bytes.NewReader(js)); err != nil {
 			return nil, fmt.Errorf("faultmatrix: %s: toxic: %w", r.cell.Name, err)
 		}
+		if t.Alternate {
+			clean, err := r.proxy(r.id+"-clean", srv.Addr())
+			if err != nil {
+				return nil, err
+			}
+			defer clean.Stop()
+			r.conns.addrs = append(r.conns.addrs, clean.Listen)
+		}
 	}
+	// The URL names the first proxy; the dialer picks the proxy.
 	base := "http://" + proxy.Listen
 
 	res := &CellResult{Cell: r.cell, Client: r.client, Calls: r.calls, Outcomes: map[string]int{}, ConnLimit: connLimit(r.calls)}
@@ -121,6 +131,15 @@ func (r *cellRun) run(ctx context.Context) (*CellResult, error) {
 		fmt.Fprintf(os.Stderr, "--- %s [%s] log:\n%s", r.cell.Name, r.client, r.logs.String())
 	}
 	return res, nil
+}
+
+// proxy starts a toxiproxy proxy to upstream on a free loopback port.
+func (r *cellRun) proxy(name, upstream string) (*toxiproxy.Proxy, error) {
+	p := toxiproxy.NewProxy(r.api, name, "127.0.0.1:0", upstream)
+	if err := p.Start(); err != nil {
+		return nil, fmt.Errorf("faultmatrix: %s: proxy: %w", r.cell.Name, err)
+	}
+	return p, nil
 }
 
 // callAll makes the client, runs the calls concurrently, and closes the
@@ -322,13 +341,21 @@ func (rec *recorder) middleware(next http.RoundTripper) http.RoundTripper {
 func (rec *recorder) wrap(rt http.RoundTripper) http.RoundTripper { return rec.middleware(rt) }
 
 // connCounter dials TCP connections and counts them: opened, open now and
-// the most open at once.
+// the most open at once. It dials addrs in turn (the nth connection goes to
+// addrs[n % len(addrs)]), whatever address it is asked for.
 type connCounter struct {
+	addrs []string
+
 	mu                 sync.Mutex
+	dials              int
 	opened, open, peak int
 }
 
-func (cc *connCounter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+func (cc *connCounter) dial(ctx context.Context, network, _ string) (net.Conn, error) {
+	cc.mu.Lock()
+	addr := cc.addrs[cc.dials%len(cc.addrs)]
+	cc.dials++
+	cc.mu.Unlock()
 	var d net.Dialer
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {

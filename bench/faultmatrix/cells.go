@@ -31,12 +31,18 @@ type Cell struct {
 	perConn  int                                  // testserver MaxRequestsPerConn
 }
 
-// toxic is a toxiproxy toxic as its JSON API takes it.
+// toxic is a toxiproxy toxic as its JSON API takes it, applied to every
+// connection through its proxy (toxicity 1).
 type toxic struct {
 	Type       string
 	Stream     string // "downstream" (server to client) or "upstream"
-	Toxicity   float32
 	Attributes map[string]any
+
+	// Alternate, when set, sends every second connection the client dials
+	// (the 2nd, 4th, ...) through a second proxy without the toxic, so that
+	// "half the connections" is the same for both clients and every run,
+	// which toxiproxy's random toxicity is not.
+	Alternate bool
 }
 
 // faultSpec is one row of the matrix before it is crossed with modes and
@@ -56,24 +62,24 @@ type faultSpec struct {
 // HTTP/1.1, a stream about 390 bytes of headers and 4 KB of events, its
 // first content token after about 600 bytes.
 func toxicSpecs() []faultSpec {
-	down := func(typ string, toxicity float32, attrs map[string]any) *toxic {
-		return &toxic{Type: typ, Stream: "downstream", Toxicity: toxicity, Attributes: attrs}
+	down := func(typ string, half bool, attrs map[string]any) *toxic {
+		return &toxic{Type: typ, Stream: "downstream", Alternate: half, Attributes: attrs}
 	}
 	return []faultSpec{
 		{name: "toxic:latency", injected: "every connection: +200ms ±50ms on each server→client chunk",
-			toxic: down("latency", 1, map[string]any{"latency": 200, "jitter": 50})},
+			toxic: down("latency", false, map[string]any{"latency": 200, "jitter": 50})},
 		{name: "toxic:bandwidth", injected: "every connection: server→client at 16 KB/s (toxiproxy releases a stream in bursts)",
-			toxic: down("bandwidth", 1, map[string]any{"rate": 16})},
+			toxic: down("bandwidth", false, map[string]any{"rate": 16})},
 		{name: "toxic:slicer", injected: "every connection: server→client cut in 32±16-byte pieces, 0.1ms apart",
-			toxic: down("slicer", 1, map[string]any{"average_size": 32, "size_variation": 16, "delay": 100})},
-		{name: "toxic:limit_data", injected: "half the connections: closed after 450 server→client bytes (in the first event / body)",
-			toxic: down("limit_data", 0.5, map[string]any{"bytes": 450})},
-		{name: "toxic:reset_peer", injected: "half the connections: server→client data dropped, TCP RST 100ms after the first byte",
-			toxic: down("reset_peer", 0.5, map[string]any{"timeout": 100})},
-		{name: "toxic:timeout", injected: "half the connections: server→client data dropped, connection held open",
-			toxic: down("timeout", 0.5, map[string]any{"timeout": 0})},
+			toxic: down("slicer", false, map[string]any{"average_size": 32, "size_variation": 16, "delay": 100})},
+		{name: "toxic:limit_data", injected: "1st, 3rd, ... connection: closed after 450 server→client bytes (in the first event / body)",
+			toxic: down("limit_data", true, map[string]any{"bytes": 450})},
+		{name: "toxic:reset_peer", injected: "1st, 3rd, ... connection: server→client data dropped, TCP RST 100ms after the first byte",
+			toxic: down("reset_peer", true, map[string]any{"timeout": 100})},
+		{name: "toxic:timeout", injected: "1st, 3rd, ... connection: server→client data dropped, connection held open",
+			toxic: down("timeout", true, map[string]any{"timeout": 0})},
 		{name: "toxic:slow_close", injected: "every connection: the server's close (one request per connection) reaches the client 1.5s late",
-			toxic: down("slow_close", 1, map[string]any{"delay": 1500}), perConn: 1},
+			toxic: down("slow_close", false, map[string]any{"delay": 1500}), perConn: 1},
 	}
 }
 

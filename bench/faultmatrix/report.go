@@ -168,12 +168,12 @@ func (rep *Report) Markdown(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "\nllmhttp invariant violations: %d.\n", len(viol))
 	for _, s := range viol {
-		fmt.Fprintf(&b, "- %s\n", s)
+		fmt.Fprintf(&b, "- %s\n", brief(s))
 	}
 	if len(netViol) > 0 {
 		fmt.Fprintf(&b, "\nnet/http broke %d of the same checks (recorded, not asserted):\n", len(netViol))
 		for _, s := range netViol {
-			fmt.Fprintf(&b, "- %s\n", s)
+			fmt.Fprintf(&b, "- %s\n", brief(s))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -217,4 +217,27 @@ func invariants(r *CellResult) string {
 		return fmt.Sprintf("pass (peak %d conns)", r.PeakConns)
 	}
 	return fmt.Sprintf("**%d broken**", len(r.Violations))
+}
+
+// brief shortens a violation for the table's page: its first line, and for
+// goroutines left the function each was started with.
+func brief(v string) string {
+	first, stacks, ok := strings.Cut(v, "\n")
+	if !ok {
+		return v
+	}
+	var tops []string
+	for block := range strings.SplitSeq(stacks, "\n\n") {
+		top := ""
+		for line := range strings.SplitSeq(block, "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 3 && f[0] == "#" {
+				top = f[2] // the last frame is the goroutine's own function
+			}
+		}
+		if top != "" {
+			tops = append(tops, top)
+		}
+	}
+	return strings.TrimSuffix(first, ":") + " (" + strings.Join(tops, ", ") + ")"
 }
