@@ -9,12 +9,15 @@
 //
 // A cell is one fault × {non-streaming, streaming} × {HTTP/1.1, h2c}. The
 // faults are toxiproxy's toxics on the proxy (latency, bandwidth, slicer,
-// limit_data, reset_peer, timeout, slow_close; see [Cells] for each one's
-// parameters and toxicity) and the test server's own faults (429 with each
-// wait hint, 500, 502, 503, 529, a stall before the first token, a stall
-// mid-stream, pings only, a reset before and after the headers), which hit
-// the first CallsPerCell requests of a cell, one per call on average, after
-// which the server answers normally.
+// limit_data, reset_peer, timeout, slow_close; Cell.Injected says what
+// each injects) and the test server's own faults (429 with each wait hint,
+// 500, 502, 503, 529, a stall before the first token, a stall mid-stream,
+// pings only, a reset before and after the headers), which hit the first
+// CallsPerCell requests of a cell, one per call on average, after which the
+// server answers normally. A toxic hits every connection, or every second
+// one the client dials (the first, third, ...: the others go through a
+// clean proxy), the same for both clients; over h2c, which connection Go's
+// HTTP/2 client puts a call on is still up to it.
 //
 // # Invariants
 //
