@@ -25,9 +25,14 @@ func TestMain(m *testing.M) {
 }
 
 // TestMatrix runs the whole matrix in quick mode (3 calls per cell and
-// client) and asserts llmhttp's invariants in every cell. FAULTMATRIX_CALLS
-// sets the calls per cell, FAULTMATRIX_CELLS keeps only the cells whose
-// name contains it, and FAULTMATRIX_REPORT names a file for the Markdown.
+// client) and asserts llmhttp's invariants in every cell; net/http's
+// outcomes are only recorded, but its calls must end too. Environment:
+// FAULTMATRIX_CALLS sets the calls per cell (20 for a full run),
+// FAULTMATRIX_CELLS keeps the cells whose name contains it,
+// FAULTMATRIX_CLIENTS lists the clients ("llmhttp,net/http"),
+// FAULTMATRIX_REPORT names a file for the Markdown, FAULTMATRIX_DEBUG=1
+// prints every failed call and each cell's log, and FAULTMATRIX_STRICT=1
+// fails on the known issue too (see knownIssue).
 func TestMatrix(t *testing.T) {
 	opt := faultmatrix.Options{CallsPerCell: 3}
 	if s := os.Getenv("FAULTMATRIX_CALLS"); s != "" {
