@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -96,4 +98,40 @@ func TestReproH2ConnLeftAfterClose(t *testing.T) {
 			assert.Zero(t, left, "%s: HTTP/2 connections still open 3s after Close", name)
 		})
 	}
+}
+
+// TestReproH2ReplayOnStalledConn reproduces another finding: when an h2c
+// connection stops delivering anything (toxiproxy's timeout toxic drops
+// every byte from the server, the request still reaches it), a stream's
+// first-token timeout is replayed onto the same connection, again and
+// again, until the call's total timeout; every replay reaches the server.
+// Over HTTP/1.1 each replay dials a connection of its own.
+// Run it with FAULTMATRIX_REPRO=1 go test -run ReproH2Replay -v.
+func TestReproH2ReplayOnStalledConn(t *testing.T) {
+	if os.Getenv("FAULTMATRIX_REPRO") == "" {
+		t.Skip("a reproduction of a known issue; set FAULTMATRIX_REPRO=1 to run it")
+	}
+	srv := testserver.New(t, testserver.Config{Protocol: testserver.H2C})
+	api := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
+	p := toxiproxy.NewProxy(api, "stalled", "127.0.0.1:0", srv.Addr())
+	require.NoError(t, p.Start())
+	defer p.Stop()
+	_, err := p.Toxics.AddToxicJson(strings.NewReader(`{"name":"t","type":"timeout","stream":"downstream","toxicity":1,"attributes":{"timeout":0}}`))
+	require.NoError(t, err)
+
+	st := transport.Streaming
+	st.H2C = true
+	c, err := llmhttp.NewClient(llmhttp.Config{StreamTransport: &st,
+		Timeouts: llmhttp.Timeouts{FirstToken: time.Second, TotalStream: 6 * time.Second}})
+	require.NoError(t, err)
+	defer c.Close()
+	start := time.Now()
+	req, _ := http.NewRequest("POST", "http://"+p.Listen+"/v1/chat/completions", strings.NewReader(`{"model":"m","stream":true,"messages":[]}`))
+	resp, err := c.Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	t.Logf("after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	t.Logf("server received %d requests over %d connections dialed", srv.Stats().Requests, c.Stats().Janitor.Dialed)
+	assert.GreaterOrEqual(t, c.Stats().Janitor.Dialed, srv.Stats().Requests, "replays went to the same silent connection")
 }
