@@ -41,6 +41,10 @@ type env struct {
 	Rounds int       // benchmark rounds
 	Quick  bool      // smaller runs
 	Log    io.Writer // progress (stderr)
+
+	// Failures are broken promises found by a section (an invariant
+	// violated): the report is still written, then the command fails.
+	Failures []string
 }
 
 func main() {
@@ -113,6 +117,9 @@ func run(ctx context.Context, out string, quick bool, only, skip map[string]bool
 		return err
 	}
 	fmt.Fprintf(e.Log, "wrote %s in %s\n", e.Out, time.Since(start).Round(time.Second))
+	if len(e.Failures) > 0 {
+		return errors.New(strings.Join(e.Failures, "; "))
+	}
 	return nil
 }
 

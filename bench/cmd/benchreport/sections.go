@@ -9,6 +9,7 @@ import (
 // sections lists the report's parts in order.
 func sections() []section {
 	return []section{
+		{Name: "matrix", Run: runMatrix},
 		{Name: "scale", Run: runScale},
 		{Name: "burst", Run: runBurst},
 		{Name: "peers", Run: runGroups("Peer comparisons", peerGroups)},
