@@ -10,11 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/llmhttp/llmhttp/internal/testserver"
-	"github.com/llmhttp/llmhttp/transport"
 )
 
 const nginxConf = `daemon off;
@@ -109,23 +105,4 @@ func startNginx(t *testing.T, upstream string, keepalive time.Duration) string {
 		<-poll.C // polling with a deadline for a port to open
 	}
 	return "http://" + addr
-}
-
-func TestKeepAliveRaceNginx(t *testing.T) {
-	if testing.Short() {
-		t.Skip("5,000 paced calls")
-	}
-	// As TestKeepAliveRace, with nginx as the keep-alive peer.
-	const idle, serverIdle = 10 * time.Millisecond, 200 * time.Millisecond
-	srv := testserver.New(t, testserver.Config{})
-	url := startNginx(t, srv.Addr(), serverIdle)
-	j, rt := stack(t, Config{IdleTimeout: idle}, transport.Config{})
-	require.NoError(t, call(t.Context(), rt, url), "nginx proxies to the test server")
-	failed := keepAliveRace(t, rt, url, 5000, idle, serverIdle)
-	st := j.Stats()
-	t.Logf("5000 calls through nginx (keepalive_timeout %v), janitor idle %v: %d failed, %d connections, %d closed idle by the janitor, %d by nginx, %d re-sent unwritten",
-		serverIdle, idle, failed, st.Dialed, st.ClosedIdle, st.ClosedServer, st.Resent)
-	assert.Zero(t, failed)
-	assert.Positive(t, st.ClosedIdle)
-	assert.Positive(t, srv.Stats().Requests)
 }
