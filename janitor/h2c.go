@@ -84,6 +84,9 @@ func (f *frames) boundary() bool { return f.hdrN == 0 && f.rest == 0 }
 // room is how many of n bytes can be read without passing the end of the
 // current frame (or of its header).
 func (f *frames) room(n int) int {
+	if f.notH2 {
+		return n
+	}
 	if f.hdrN > 0 {
 		return min(n, len(f.hdr)-f.hdrN)
 	}
