@@ -133,7 +133,7 @@ func (r raceRun) report(t *testing.T, peer string, res raceResult, st Stats) {
 
 // The race tests send 5,000 sequential POSTs against a server whose
 // keep-alive timeout is just above the janitor's expiry (50ms against 60ms),
-// one in eight after a pause aimed at the expiries: 625 pauses, about 35s
+// one in ten after a pause aimed at the expiries: 500 pauses, 30-40s
 // under the race detector. The race is at the expiry boundary, not in the
 // calls between pauses (a connection reused at once is far from either
 // timeout), so only the pauses are spent there. None may fail. The janitor's timer closes
@@ -141,7 +141,7 @@ func (r raceRun) report(t *testing.T, peer string, res raceResult, st Stats) {
 // catches the rest, refusing the first write of a request onto a connection
 // whose data last arrived (by the kernel's clock) an expiry ago, so that
 // net/http sends it on a new connection.
-const raceCalls, raceEvery = 5000, 8 // calls, and one pause in every raceEvery calls
+const raceCalls, raceEvery = 5000, 10 // calls, and one pause in every raceEvery calls
 
 func TestKeepAliveRace(t *testing.T) {
 	if testing.Short() {
