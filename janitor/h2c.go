@@ -28,9 +28,10 @@ var goawayFrame = [...]byte{0, 0, 8, 7, 0, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 0
 
 // GOAWAY states of a conn.
 const (
-	goawayNone int32 = iota
-	goawayPending
-	goawaySent
+	goawayNone    int32 = iota
+	goawayPending       // to be handed to the reader at the next frame boundary
+	goawaySent          // handed to the reader
+	goawaySeen          // the reader came back for more: the client has processed it
 )
 
 // frames follows HTTP/2 frame boundaries in the bytes a server sends.
@@ -100,6 +101,16 @@ func (f *frames) room(n int) int {
 // frames and, once a GOAWAY is pending, stops each read at a frame's end
 // and then hands the reader the GOAWAY frame.
 func (c *conn) readFramed(p []byte) (int, error) {
+	if len(c.inj) == 0 && c.goaway.Load() == goawaySent {
+		// The reader handed the GOAWAY to the client's frame reader
+		// alone, and comes back for more only once the client has
+		// processed it: from now on the client starts no stream on this
+		// connection, so the janitor may close it as soon as no request
+		// holds it. (The client closes it itself when its last stream
+		// ends, but not when it had none left.)
+		c.goaway.Store(goawaySeen)
+		c.j.goawaySeen(c)
+	}
 	for {
 		if len(c.inj) == 0 && c.goaway.Load() == goawayPending && c.fr.boundary() {
 			c.inj = goawayFrame[:]
@@ -140,4 +151,17 @@ func (c *conn) sendGoaway() {
 	}
 	c.interrupted.Store(true)
 	_ = c.Conn.SetReadDeadline(time.Unix(1, 0))
+}
+
+// goawaySeen closes draining h2c connection c if no request holds it.
+func (j *Janitor) goawaySeen(c *conn) {
+	j.mu.Lock()
+	idle := c.active == 0 && !c.gone
+	if idle {
+		c.gone = true
+	}
+	j.mu.Unlock()
+	if idle {
+		_ = c.Close()
+	}
 }

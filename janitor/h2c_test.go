@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/llmhttp/llmhttp/internal/testserver"
 	"github.com/llmhttp/llmhttp/transport"
@@ -104,4 +105,16 @@ func TestHTTP2RetirementUnderLoad(t *testing.T) {
 			assert.Zero(t, st.ClosedError)
 		})
 	}
+}
+
+func TestHTTP2IdleCloseSeenByServer(t *testing.T) {
+	srv := testserver.New(t, testserver.Config{Protocol: testserver.H2C})
+	j, rt := stack(t, Config{IdleTimeout: 100 * time.Millisecond}, transport.Config{H2C: true})
+	require.NoError(t, call(t.Context(), rt, srv.URL()))
+	require.Eventually(t, func() bool { return srv.Stats().ConnsClosed == srv.Stats().ConnsAccepted }, 10*time.Second, 5*time.Millisecond,
+		"the client closes the idle connection after the janitor's GOAWAY")
+	st := j.Stats()
+	assert.Equal(t, int64(1), st.ClosedIdle)
+	assert.Zero(t, st.Open)
+	require.NoError(t, call(t.Context(), rt, srv.URL()), "the next call goes on a new connection")
 }

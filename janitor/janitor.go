@@ -482,7 +482,16 @@ func (j *Janitor) acquireLocked(c *conn, reused bool, now time.Time) action {
 // scheduled.
 func (j *Janitor) releaseLocked(c *conn, now time.Time) action {
 	c.active--
-	if c.active > 0 || c.gone || c.draining {
+	if c.active > 0 || c.gone {
+		return keep
+	}
+	if c.draining {
+		// The client closes it when its last stream ends, once it has
+		// processed the GOAWAY; before that, the reader's return does.
+		if c.goaway.Load() == goawaySeen {
+			c.gone = true
+			return closeIt
+		}
 		return keep
 	}
 	// The server's keep-alive timer started when it sent the last bytes,

@@ -1,6 +1,7 @@
 package janitor
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -143,6 +144,12 @@ func (j *Janitor) find(nc net.Conn) *conn {
 func (rs *reqState) gotConn(info httptrace.GotConnInfo) {
 	c := rs.j.find(info.Conn)
 	j := rs.j
+	// Over TLS, ALPN says at once whether the connection is HTTP/2, before
+	// any response does.
+	alpnH2 := false
+	if tc, ok := info.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok && c != nil {
+		alpnH2 = tc.ConnectionState().NegotiatedProtocol == "h2"
+	}
 	now := j.clock.Now()
 	type todo struct {
 		c *conn
@@ -163,6 +170,9 @@ func (rs *reqState) gotConn(info httptrace.GotConnInfo) {
 	if c != nil && !rs.fin {
 		rs.conn, rs.last = c, c
 		rs.reused, rs.written = info.Reused, c.written.Load()
+		if alpnH2 {
+			c.h2 = true
+		}
 		after[1] = todo{c, j.acquireLocked(c, info.Reused, now)}
 	}
 	j.mu.Unlock()

@@ -26,7 +26,7 @@ http {
 	fastcgi_temp_path %[2]s/fastcgi;
 	uwsgi_temp_path %[2]s/uwsgi;
 	scgi_temp_path %[2]s/scgi;
-	keepalive_timeout %[3]dms;
+	keepalive_timeout %[3]dms %[6]s;
 	keepalive_requests 1000000;
 	upstream backend {
 		server %[4]s;
@@ -45,9 +45,10 @@ http {
 `
 
 // startNginx starts nginx on a loopback port, proxying to upstream with
-// upstream keep-alive, and closing client connections idle keepalive. It
+// upstream keep-alive, and closing client connections idle keepalive; with
+// hint > 0 it announces "Keep-Alive: timeout=hint" (whole seconds). It
 // returns the base URL; nginx is stopped at cleanup.
-func startNginx(t *testing.T, upstream string, keepalive time.Duration) string {
+func startNginx(t *testing.T, upstream string, keepalive time.Duration, hint int) string {
 	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
@@ -72,7 +73,11 @@ func startNginx(t *testing.T, upstream string, keepalive time.Duration) string {
 		user = "user root;" // workers must reach the temp directory
 	}
 	conf := filepath.Join(dir, "nginx.conf")
-	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, nginxConf, user, dir, keepalive.Milliseconds(), upstream, addr), 0o600))
+	header := ""
+	if hint > 0 {
+		header = fmt.Sprintf("%ds", hint)
+	}
+	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, nginxConf, user, dir, keepalive.Milliseconds(), upstream, addr, header), 0o600))
 	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	require.NoError(t, cmd.Start())

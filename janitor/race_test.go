@@ -188,12 +188,31 @@ func TestKeepAliveRaceNginx(t *testing.T) {
 	}
 	r := raceRun{calls: raceCalls, every: raceEvery, expiry: 50 * time.Millisecond, server: 60 * time.Millisecond}
 	srv := testserver.New(t, testserver.Config{})
-	url := startNginx(t, srv.Addr(), r.server)
+	url := startNginx(t, srv.Addr(), r.server, 0)
 	j, rt := stack(t, Config{IdleTimeout: r.expiry}, transport.Config{})
 	require.NoError(t, call(t.Context(), rt, url), "nginx proxies to the test server")
 	res := r.run(t, rt, url)
 	st := j.Stats()
 	r.report(t, "nginx", res, st)
+	assert.Zero(t, res.failed)
+	assert.Positive(t, st.ClosedIdle)
+	assert.Less(t, res.maxReused, r.server)
+}
+
+func TestKeepAliveRaceNginxHint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("5,000 paced calls")
+	}
+	// As TestKeepAliveRaceHint, with nginx closing connections idle 1s
+	// and saying "Keep-Alive: timeout=1".
+	r := raceRun{calls: raceCalls, every: 25, expiry: 940 * time.Millisecond, server: time.Second}
+	srv := testserver.New(t, testserver.Config{})
+	url := startNginx(t, srv.Addr(), r.server, 1)
+	j := New(Config{IdleTimeout: time.Hour, KeepAliveMargin: 60 * time.Millisecond})
+	t.Cleanup(func() { _ = j.Close() })
+	res := r.runLanes(t, j, 10, url)
+	st := j.Stats()
+	r.report(t, "nginx, hint, 10 lanes", res, st)
 	assert.Zero(t, res.failed)
 	assert.Positive(t, st.ClosedIdle)
 	assert.Less(t, res.maxReused, r.server)
