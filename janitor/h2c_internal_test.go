@@ -154,7 +154,7 @@ func tcpPair(t *testing.T, j *Janitor) (net.Conn, net.Conn) {
 	peer, err := ln.Accept()
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close(); _ = peer.Close() })
-	if _, _, ok := sockState(c.(*conn).raw); !ok {
+	if _, _, ok := c.(*conn).probe.state(); !ok {
 		t.Skip("the kernel cannot be asked about TCP connections here")
 	}
 	return c, peer
@@ -166,7 +166,7 @@ func TestWriteGuardAsksTheKernel(t *testing.T) {
 		c, peer := tcpPair(t, f.j)
 		f.use(c, false).done()
 		require.NoError(t, peer.Close())
-		require.Eventually(t, func() bool { open, _, _ := sockState(c.(*conn).raw); return !open },
+		require.Eventually(t, func() bool { open, _, _ := c.(*conn).probe.state(); return !open },
 			10*time.Second, time.Millisecond, "the FIN arrives")
 		// net/http's reader has not looked; the guard refuses the write.
 		_, err := c.Write([]byte("POST"))
@@ -186,7 +186,7 @@ func TestWriteGuardAsksTheKernel(t *testing.T) {
 		_, err := io.ReadFull(c, make([]byte, 19))
 		require.NoError(t, err)
 		f.use(c, false).done()
-		require.Eventually(t, func() bool { _, since, _ := sockState(c.(*conn).raw); return since >= 30*time.Millisecond },
+		require.Eventually(t, func() bool { _, since, _ := c.(*conn).probe.state(); return since >= 30*time.Millisecond },
 			10*time.Second, time.Millisecond)
 		_, err = c.Write([]byte("POST"))
 		require.ErrorIs(t, err, errExpired)

@@ -15,7 +15,8 @@ import (
 )
 
 // TestHTTP2RetirementUnderLoad retires h2c connections that carry many
-// streams at once: 16 workers keep up to 16 streams of 20ms in flight.
+// streams at once: 16 workers keep up to 16 streams of at least 20ms in
+// flight.
 // A connection that is due is sent a GOAWAY instead of being closed: no
 // stream is cut (no call fails, every body is read to its end), new
 // requests go to a new connection, and the client closes the old one when
@@ -35,7 +36,7 @@ func TestHTTP2RetirementUnderLoad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := testserver.New(t, testserver.Config{Protocol: testserver.H2C, TokensPerSecond: 800}) // 16 tokens: 20ms
+			srv := testserver.New(t, testserver.Config{Protocol: testserver.H2C, Default: testserver.Fault{HeaderDelay: 20 * time.Millisecond}})
 			j, rt := stack(t, tt.cfg, transport.Config{H2C: true})
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
@@ -43,7 +44,7 @@ func TestHTTP2RetirementUnderLoad(t *testing.T) {
 			var drainingBusy atomic.Bool
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
-			wg.Go(func() { // watch for a retired connection still carrying streams
+			wg.Go(func() { // watch for a retired connection still carrying several streams
 				tick := time.NewTicker(time.Millisecond)
 				defer tick.Stop()
 				for {
@@ -51,9 +52,13 @@ func TestHTTP2RetirementUnderLoad(t *testing.T) {
 					case <-stop:
 						return
 					case <-tick.C:
-						if st := j.Stats(); st.Draining > 0 && srv.Stats().InFlight > 1 {
-							drainingBusy.Store(true)
+						j.mu.Lock()
+						for c := range j.conns {
+							if c.draining && c.active > 1 {
+								drainingBusy.Store(true)
+							}
 						}
+						j.mu.Unlock()
 					}
 				}
 			})

@@ -108,7 +108,9 @@ func (j *Janitor) WrapDial(next DialFunc) DialFunc {
 		now := j.clock.Now()
 		c := &conn{Conn: nc, j: j, born: now, idleSince: now, fresh: true}
 		if strings.HasPrefix(network, "tcp") {
-			c.raw = rawConn(nc)
+			if raw := rawConn(nc); raw != nil {
+				c.probe = newSockProbe(raw)
+			}
 		}
 		j.mu.Lock()
 		j.conns[c] = struct{}{}
@@ -149,9 +151,9 @@ func rawConn(nc net.Conn) syscall.RawConn {
 // conn is a connection the janitor dialed.
 type conn struct {
 	net.Conn
-	j    *Janitor
-	born time.Time
-	raw  syscall.RawConn // the TCP socket, to ask the kernel about; nil: unknown
+	j     *Janitor
+	born  time.Time
+	probe *sockProbe // asks the kernel about the TCP socket; nil: cannot
 
 	// Guarded by j.mu.
 	active    int       // requests (streams) using it
@@ -272,10 +274,7 @@ var errExpired = fmt.Errorf("janitor: connection idle past its expiry or closed 
 // which changes when the FIN arrives, before net/http's reader sees it.
 // What is left is the instant between this check and the write itself.
 func (j *Janitor) checkWrite(c *conn) error {
-	open, sinceData, known := false, time.Duration(0), false
-	if c.raw != nil {
-		open, sinceData, known = sockState(c.raw)
-	}
+	open, sinceData, known := c.probe.state()
 	now := j.clock.Now()
 	j.mu.Lock()
 	refuse := c.gone // being closed by the janitor: write nothing on it
@@ -303,25 +302,6 @@ func (j *Janitor) checkWrite(c *conn) error {
 		return errExpired
 	}
 	return nil
-}
-
-// noteKernelArrival moves c's record of when data last arrived back to
-// what the kernel says, when it says earlier: the reader goroutine may have
-// run well after the data arrived, while the server's keep-alive timer
-// started when it sent them.
-func (c *conn) noteKernelArrival() {
-	if c.raw == nil {
-		return
-	}
-	_, sinceData, ok := sockState(c.raw)
-	if !ok {
-		return
-	}
-	j := c.j
-	at := int64(j.clock.Now().Add(-sinceData).Sub(j.epoch))
-	if last := c.lastRead.Load(); last > 0 && at < last {
-		c.lastRead.CompareAndSwap(last, max(at, 1))
-	}
 }
 
 // retireLocked marks c as closing for r; the caller closes it after

@@ -195,7 +195,6 @@ func (rs *reqState) done() {
 	rs.conn = nil
 	a := keep
 	if c != nil {
-		c.noteKernelArrival()
 		j := rs.j
 		j.mu.Lock()
 		a = j.releaseLocked(c, j.clock.Now())

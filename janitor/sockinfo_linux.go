@@ -15,23 +15,39 @@ const kernelTick = 4 * time.Millisecond
 
 const tcpEstablished = 1 // TCP_ESTABLISHED in include/net/tcp_states.h
 
-// sockState asks the kernel about a TCP connection: whether it is still
-// established both ways (a FIN or RST from the peer moves it to another
-// state before any reader of the connection sees it), and how long ago data
-// last arrived on it, by the kernel's clock, which a descheduled goroutine
-// does not delay. ok is false when the kernel cannot say (not TCP).
-func sockState(rc syscall.RawConn) (open bool, sinceData time.Duration, ok bool) {
-	var info syscall.TCPInfo
-	var errno syscall.Errno
-	err := rc.Control(func(fd uintptr) {
+// sockProbe asks the kernel about one TCP connection. It is used by one
+// goroutine at a time (the write guard runs in the connection's writer);
+// its closure and buffer are made once, so that a probe allocates nothing.
+type sockProbe struct {
+	raw   syscall.RawConn
+	fn    func(fd uintptr)
+	info  syscall.TCPInfo
+	errno syscall.Errno
+}
+
+func newSockProbe(raw syscall.RawConn) *sockProbe {
+	p := &sockProbe{raw: raw}
+	p.fn = func(fd uintptr) {
 		n := uint32(syscall.SizeofTCPInfo)
 		// syscall has no getsockopt for a struct; this is the one unsafe
-		// use, on a value that does not escape.
-		_, _, errno = syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_INFO,
-			uintptr(unsafe.Pointer(&info)), uintptr(unsafe.Pointer(&n)), 0)
-	})
-	if err != nil || errno != 0 {
+		// use, on the probe's own buffer.
+		_, _, p.errno = syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_INFO,
+			uintptr(unsafe.Pointer(&p.info)), uintptr(unsafe.Pointer(&n)), 0)
+	}
+	return p
+}
+
+// state reports whether the connection is still established both ways (a
+// FIN or RST from the peer moves it to another state before any reader of
+// the connection sees it), and how long ago data last arrived on it, by the
+// kernel's clock, which a descheduled goroutine does not delay. ok is false
+// when the kernel cannot say (p is nil, or the socket is not TCP).
+func (p *sockProbe) state() (open bool, sinceData time.Duration, ok bool) {
+	if p == nil {
 		return false, 0, false
 	}
-	return info.State == tcpEstablished, time.Duration(info.Last_data_recv)*time.Millisecond + kernelTick, true
+	if err := p.raw.Control(p.fn); err != nil || p.errno != 0 {
+		return false, 0, false
+	}
+	return p.info.State == tcpEstablished, time.Duration(p.info.Last_data_recv)*time.Millisecond + kernelTick, true
 }

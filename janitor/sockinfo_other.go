@@ -7,5 +7,9 @@ import (
 	"time"
 )
 
-// sockState cannot ask this kernel; the janitor's own clock decides.
-func sockState(syscall.RawConn) (open bool, sinceData time.Duration, ok bool) { return false, 0, false }
+// sockProbe cannot ask this kernel; the janitor's own clock decides.
+type sockProbe struct{}
+
+func newSockProbe(syscall.RawConn) *sockProbe { return nil }
+
+func (*sockProbe) state() (open bool, sinceData time.Duration, ok bool) { return false, 0, false }
