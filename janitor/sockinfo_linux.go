@@ -16,8 +16,9 @@ const kernelTick = 4 * time.Millisecond
 const tcpEstablished = 1 // TCP_ESTABLISHED in include/net/tcp_states.h
 
 // sockProbe asks the kernel about one TCP connection. It is used by one
-// goroutine at a time (the write guard runs in the connection's writer);
-// its closure and buffer are made once, so that a probe allocates nothing.
+// goroutine at a time: the write guard probes only in the write that
+// disarms it (a compare-and-swap). Its closure and buffer are made once, so
+// that a probe allocates nothing.
 type sockProbe struct {
 	raw   syscall.RawConn
 	fn    func(fd uintptr)
