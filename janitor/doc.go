@@ -25,15 +25,23 @@
 // janitor closes an idle connection before the server would: after
 // [Config.IdleTimeout], or, when a response carried the server's
 // "Keep-Alive: timeout=N" hint, after N seconds minus [Config.KeepAliveMargin]
-// if that is sooner. It also checks a connection when a request picks it from
-// the pool: one that is past due is closed there, before anything is written,
-// so that net/http sends the request on a new connection instead (it does so
-// when nothing was written and the body can be rewound: a request without a
-// body, or one made by http.NewRequest from a bytes/strings reader, which
-// sets GetBody). It checks once more at the request's first write, closer to
-// the wire, and the middleware sends again a request that failed on a pooled
-// connection before any byte of it was written, which net/http does not do
-// for a POST when the server's close arrives between the pick and the write.
+// if that is sooner. The janitor's timer closes most such connections
+// before a request picks one. For the rest there is the write guard: the
+// first write of a request onto a pooled HTTP/1 connection is refused,
+// before any byte of it, when the connection is past its expiry or the
+// server's FIN has already arrived, and net/http then sends the request on
+// a new connection by itself (it does so when nothing was written on a
+// reused connection and the body can be rewound: a request without a body,
+// or one made by http.NewRequest from a bytes/strings reader, which sets
+// GetBody). On Linux the guard asks the kernel (TCP_INFO) how long ago data
+// last arrived and whether the connection is still established, so that a
+// goroutine descheduled after reading the response cannot make a
+// connection look younger than the server's timer says; elsewhere the
+// janitor's own clock decides. The same check is made when a request gets
+// the connection, and the middleware sends again a request that failed on
+// a pooled connection before any byte of it was written, which net/http
+// does not do for a POST when the server's close arrives between the pick
+// and the write. Stats.Refused and Stats.Resent count the two.
 //
 // # Retirement
 //
@@ -44,13 +52,23 @@
 // Both retire a connection only when it is idle: a busy connection that is
 // due is closed when its request or stream ends.
 //
-// Over HTTP/2 one connection carries many streams: it is idle when its last
-// stream ends (the end of the response body), and it is closed only then.
-// net/http's re-send of a request whose connection closed before it was
-// written applies to HTTP/1; over HTTP/2 prefer MaxLifetime with generous
-// values and rely on the transport's health-check pings.
+// Over HTTP/2 one connection carries many streams, and net/http keeps
+// giving it new ones while it is open: closing it under them would fail
+// the streams being started, and a busy connection may never be idle. So a
+// due plaintext HTTP/2 (h2c) connection, busy or idle, is not closed by the
+// janitor: it hands the client, between two frames of what the server
+// sent, a GOAWAY allowing every stream already started. net/http's HTTP/2
+// client then takes the connection out of its pool, lets those streams
+// end, sends new requests on a new connection, and closes the old one when
+// its last stream ends (Stats.Draining counts those waiting). A request
+// that picked the connection just before may still go on it, so a
+// connection retired by MaxRequestsPerConn may serve a few more requests
+// than the limit, or a few fewer when requests that picked it had not
+// started their stream and went elsewhere. Over TLS the janitor sees only
+// ciphertext: a due HTTP/2 connection over TLS is closed when it is next
+// idle, as HTTP/1 ones are.
 //
-// Stats counts the connections open, in use and idle, and those closed by
-// reason: idle, lifetime, requests, server, error (and other, for closes by
-// the transport itself).
+// Stats counts the connections open, in use, idle and draining, and those
+// closed by reason: idle, lifetime, requests, server, error (and other, for
+// closes by the transport itself).
 package janitor

@@ -3,7 +3,6 @@ package janitor
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"maps"
 	"math/rand/v2"
 	"net/http"
@@ -173,69 +172,4 @@ func TestIdleCloseRacesUnderLoad(t *testing.T) {
 	t.Logf("%d calls: %d connections dialed, %d closed idle", calls, st.Dialed, st.ClosedIdle)
 	assert.Zero(t, failed.Load())
 	assert.Greater(t, st.ClosedIdle, int64(50), "the janitor closed many connections meanwhile")
-}
-
-// keepAliveRace runs calls sequential POSTs against url and returns the
-// failures. Every fifth call comes after a pause: nine in ten just around
-// the janitor's idle timeout idle, one in ten around the server's, serverIdle.
-func keepAliveRace(t *testing.T, rt http.RoundTripper, url string, calls int, idle, serverIdle time.Duration) int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	rng := rand.New(rand.NewPCG(1, 2))
-	pace := time.NewTimer(0)
-	defer pace.Stop()
-	<-pace.C
-	around := func(d, spread time.Duration) time.Duration {
-		return d - spread + time.Duration(rng.Int64N(int64(2*spread)))
-	}
-	failed := 0
-	last := time.Now()
-	for i := range calls {
-		if i%5 == 4 {
-			// Pacing, not waiting for anything.
-			if rng.IntN(10) == 0 {
-				pace.Reset(around(serverIdle, 10*time.Millisecond))
-			} else {
-				pace.Reset(around(idle, 3*time.Millisecond))
-			}
-			<-pace.C
-		}
-		pause := time.Since(last)
-		var got string
-		tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(gi httptrace.GotConnInfo) {
-			got = fmt.Sprintf("reused=%v idle=%v", gi.Reused, gi.IdleTime)
-		}})
-		err := call(tctx, rt, url)
-		last = time.Now()
-		if err != nil {
-			if failed++; failed <= 3 {
-				t.Logf("call %d, after a pause of %v, on a connection %s, failed: %v", i, pause.Round(100*time.Microsecond), got, err)
-			}
-		}
-	}
-	return failed
-}
-
-func TestKeepAliveRace(t *testing.T) {
-	if testing.Short() {
-		t.Skip("5,000 paced calls")
-	}
-	// In production the margin is seconds. Here it must absorb the stalls of
-	// a loaded 2-core machine running the race detector: the server's timer
-	// starts when it sends the response, the janitor's when the client reads
-	// it, and a client goroutine can sleep tens of milliseconds in between
-	// (a 15ms margin showed about one failure in 5,000 calls here, and at a
-	// load average of 26, 100ms once too).
-	const idle, serverIdle = 10 * time.Millisecond, 200 * time.Millisecond
-	srv := testserver.New(t, testserver.Config{KeepAliveTimeout: serverIdle})
-	// The testserver's Keep-Alive hint rounds up to whole seconds (it says
-	// timeout=1 here), so the janitor ignores it and keeps to IdleTimeout.
-	j, rt := stack(t, Config{IdleTimeout: idle, KeepAliveMargin: -1}, transport.Config{})
-	failed := keepAliveRace(t, rt, srv.URL(), 5000, idle, serverIdle)
-	st := j.Stats()
-	t.Logf("5000 calls, janitor idle %v, server keep-alive %v: %d failed, %d connections, %d closed idle by the janitor, %d by the server, %d re-sent unwritten",
-		idle, serverIdle, failed, st.Dialed, st.ClosedIdle, st.ClosedServer, st.Resent)
-	assert.Zero(t, failed)
-	assert.Positive(t, st.ClosedIdle)
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -46,6 +48,7 @@ type Janitor struct {
 	nextWake time.Time // when the sweeper will next look; zero: not scheduled
 	dialed   int64
 	resent   int64
+	refused  int64
 	closed   [numReasons]int64
 
 	wake     chan struct{}
@@ -104,6 +107,11 @@ func (j *Janitor) WrapDial(next DialFunc) DialFunc {
 		}
 		now := j.clock.Now()
 		c := &conn{Conn: nc, j: j, born: now, idleSince: now, fresh: true}
+		if strings.HasPrefix(network, "tcp") {
+			if raw := rawConn(nc); raw != nil {
+				c.probe = newSockProbe(raw)
+			}
+		}
 		j.mu.Lock()
 		j.conns[c] = struct{}{}
 		j.dialed++
@@ -120,11 +128,32 @@ func (j *Janitor) WrapDial(next DialFunc) DialFunc {
 	}
 }
 
+// rawConn returns the socket under nc, looking through wrappers with a
+// NetConn method, or nil.
+func rawConn(nc net.Conn) syscall.RawConn {
+	for range 8 {
+		if sc, ok := nc.(syscall.Conn); ok {
+			rc, err := sc.SyscallConn()
+			if err != nil {
+				return nil
+			}
+			return rc
+		}
+		u, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		nc = u.NetConn()
+	}
+	return nil
+}
+
 // conn is a connection the janitor dialed.
 type conn struct {
 	net.Conn
-	j    *Janitor
-	born time.Time
+	j     *Janitor
+	born  time.Time
+	probe *sockProbe // asks the kernel about the TCP socket; nil: cannot
 
 	// Guarded by j.mu.
 	active    int       // requests (streams) using it
@@ -132,15 +161,31 @@ type conn struct {
 	idleSince time.Time // when active last fell to zero
 	hint      time.Duration
 	hasHint   bool
-	h2        bool
+	h2        bool // a response on it was HTTP/2
 	fresh     bool // no request has reported getting it yet
 	gone      bool // closed, or being closed by the janitor
+	draining  bool // h2c: retired by a GOAWAY, closing when its last stream ends
 
 	written   atomic.Int64 // bytes written, ever
 	armed     atomic.Bool  // idle HTTP/1 connection: check the expiry at the next write
 	lastRead  atomic.Int64 // when data last arrived, as nanoseconds since j.epoch; 0: never
 	cause     atomic.Int32 // first reason observed for its end
 	closeOnce sync.Once
+
+	// h2c: the reader follows the server's frames to hand the client a
+	// GOAWAY between two of them (see h2c.go).
+	fr          frames // reader only
+	inj         []byte // reader only: rest of the GOAWAY being read
+	h2c         atomic.Bool
+	goaway      atomic.Int32
+	interrupted atomic.Bool
+}
+
+// isH2Locked reports whether c carries HTTP/2; h2c, that it is plaintext
+// HTTP/2, which the janitor retires with a GOAWAY.
+func (c *conn) isH2Locked() (h2, h2c bool) {
+	h2c = c.h2c.Load()
+	return c.h2 || h2c, h2c
 }
 
 // NetConn returns the wrapped connection, so that code looking for the
@@ -148,14 +193,21 @@ type conn struct {
 func (c *conn) NetConn() net.Conn { return c.Conn }
 
 func (c *conn) Read(p []byte) (int, error) {
+	if !c.fr.notH2 {
+		return c.readFramed(p)
+	}
 	n, err := c.Conn.Read(p)
+	c.noteRead(n, err)
+	return n, err
+}
+
+func (c *conn) noteRead(n int, err error) {
 	if n > 0 {
 		c.lastRead.Store(int64(c.j.clock.Now().Sub(c.j.epoch)))
 	}
 	if err != nil {
 		c.observe(err)
 	}
-	return n, err
 }
 
 func (c *conn) Write(p []byte) (int, error) {
@@ -205,25 +257,47 @@ func (c *conn) Close() error {
 	return c.Conn.Close()
 }
 
-// errExpired fails the first write of a request onto a connection that went
-// past its idle expiry after the request picked it: nothing is written, so
-// net/http closes the connection and re-sends the request on another.
-var errExpired = fmt.Errorf("janitor: connection idle past its expiry: %w", net.ErrClosed)
+// errExpired fails the first write of a request onto a pooled connection
+// that is past its idle expiry or that the server has closed: nothing is
+// written, so net/http closes the connection and sends the request again on
+// another (a nothingWrittenError on a reused connection).
+var errExpired = fmt.Errorf("janitor: connection idle past its expiry or closed by the server: %w", net.ErrClosed)
 
-// checkWrite is the last look at an idle HTTP/1 connection before a request
-// goes out on it, closer to the wire than GotConn: a request whose goroutine
-// stalled between picking the connection and writing to it must not land on
-// a connection the server is about to close.
+// checkWrite is the write guard, the last look at an idle HTTP/1 connection
+// before a request goes out on it, as close to the wire as it gets: the
+// request's first write. It refuses the write, before any byte of it,
+// when the connection is past its idle expiry or the server's FIN has
+// arrived. Where the kernel can tell (Linux TCP), both come from the
+// kernel: how long ago data last arrived, by its clock, so that a reader
+// goroutine descheduled after the response arrived cannot make the janitor
+// think the connection younger than the server does; and the TCP state,
+// which changes when the FIN arrives, before net/http's reader sees it.
+// What is left is the instant between this check and the write itself.
 func (j *Janitor) checkWrite(c *conn) error {
+	open, sinceData, known := c.probe.state()
 	now := j.clock.Now()
 	j.mu.Lock()
-	expired := false
-	if ttl, ok := j.idleTTLLocked(c); ok && !c.gone && !now.Before(c.idleSince.Add(ttl)) {
-		j.retireLocked(c, reasonIdle)
-		expired = true
+	refuse := c.gone // being closed by the janitor: write nothing on it
+	if !refuse {
+		idle := now.Sub(c.idleSince)
+		if known {
+			idle = max(idle, sinceData)
+		}
+		r := reasonNone
+		if ttl, ok := j.idleTTLLocked(c); ok && idle >= ttl {
+			r = reasonIdle
+		}
+		if known && !open {
+			r = reasonServer
+		}
+		if r != reasonNone {
+			j.retireLocked(c, r)
+			j.refused++
+			refuse = true
+		}
 	}
 	j.mu.Unlock()
-	if expired {
+	if refuse {
 		_ = c.Close()
 		return errExpired
 	}
@@ -279,6 +353,11 @@ func (j *Janitor) dueLocked(c *conn, now time.Time) (reason, time.Time) {
 // is due.
 func (j *Janitor) scheduleLocked(c *conn, now time.Time) {
 	_, at := j.dueLocked(c, now)
+	j.wakeByLocked(at)
+}
+
+// wakeByLocked makes sure the sweeper wakes by at (zero: no need).
+func (j *Janitor) wakeByLocked(at time.Time) {
 	if at.IsZero() {
 		return
 	}
@@ -291,11 +370,56 @@ func (j *Janitor) scheduleLocked(c *conn, now time.Time) {
 	}
 }
 
-// acquire records that a request got c. When a request picks c from the
-// pool (reused) while c is past due, c is closed before anything is written,
-// which makes net/http send the request on another connection; the caller
-// closes the returned conn, if any, after unlocking.
-func (j *Janitor) acquireLocked(c *conn, reused bool, now time.Time) (closeNow bool) {
+// dueBusyLocked reports whether h2c connection c, carrying streams, is due
+// for retirement (by its requests or its age), and why; otherwise when it
+// will be by age (zero: never).
+func (j *Janitor) dueBusyLocked(c *conn, now time.Time) (reason, time.Time) {
+	if j.maxRequests > 0 && c.requests >= j.maxRequests {
+		return reasonRequests, time.Time{}
+	}
+	if j.maxLifetime > 0 {
+		at := c.born.Add(j.maxLifetime)
+		if !now.Before(at) {
+			return reasonLifetime, time.Time{}
+		}
+		return reasonNone, at
+	}
+	return reasonNone, time.Time{}
+}
+
+// drainLocked retires h2c connection c for r: the caller sends it a GOAWAY
+// after unlocking j.mu, and the client closes it when its last stream
+// ends.
+func (j *Janitor) drainLocked(c *conn, r reason) {
+	c.draining = true
+	c.cause.CompareAndSwap(int32(reasonNone), int32(r))
+}
+
+// action is what to do with a connection once j.mu is unlocked.
+type action int
+
+const (
+	keep    action = iota
+	closeIt        // close the socket
+	goaway         // h2c: tell the client to take no new streams on it
+)
+
+func (a action) do(c *conn) {
+	switch a {
+	case closeIt:
+		_ = c.Close()
+	case goaway:
+		c.sendGoaway()
+	}
+}
+
+// acquireLocked records that a request got c. When a request picks an
+// HTTP/1 connection from the pool (reused) while it is past due, it is
+// closed before anything is written, which makes net/http send the request
+// on another connection. An h2c connection that reaches its request limit
+// with this request, or is past its lifetime, takes no new streams after
+// it (a GOAWAY); the streams it carries run to their end.
+func (j *Janitor) acquireLocked(c *conn, reused bool, now time.Time) action {
 	c.active++
 	c.requests++
 	c.fresh = false
@@ -303,27 +427,52 @@ func (j *Janitor) acquireLocked(c *conn, reused bool, now time.Time) (closeNow b
 		// Being closed by the janitor, possibly not yet: close it here,
 		// before this request writes anything, or the close could land
 		// after the request went out.
-		return true
+		j.refused++
+		return closeIt
 	}
-	if !reused || c.h2 || c.active != 1 {
-		return false
+	h2, h2c := c.isH2Locked()
+	if h2c {
+		if c.draining {
+			return keep
+		}
+		r, at := j.dueBusyLocked(c, now)
+		if r != reasonNone {
+			j.drainLocked(c, r)
+			return goaway
+		}
+		j.wakeByLocked(at)
+		return keep
+	}
+	if !reused || h2 || c.active != 1 {
+		return keep
 	}
 	c.requests-- // the count says what c has served before this request
 	r, _ := j.dueLocked(c, now)
 	c.requests++
 	if r == reasonNone {
-		return false
+		return keep
 	}
 	j.retireLocked(c, r)
-	return true
+	j.refused++
+	return closeIt
 }
 
 // releaseLocked records that a request is done with c. A connection that
-// becomes idle while due is closed now (closeNow), else scheduled.
-func (j *Janitor) releaseLocked(c *conn, now time.Time) (closeNow bool) {
+// becomes idle while due is closed now (h2c: sent a GOAWAY), else
+// scheduled.
+func (j *Janitor) releaseLocked(c *conn, now time.Time) action {
 	c.active--
 	if c.active > 0 || c.gone {
-		return false
+		return keep
+	}
+	if c.draining {
+		// The client closes it when its last stream ends, once it has
+		// processed the GOAWAY; before that, the reader's return does.
+		if c.goaway.Load() == goawaySeen {
+			c.gone = true
+			return closeIt
+		}
+		return keep
 	}
 	// The server's keep-alive timer started when it sent the last bytes,
 	// which may be well before the caller finished reading the buffered
@@ -334,44 +483,73 @@ func (j *Janitor) releaseLocked(c *conn, now time.Time) (closeNow bool) {
 			c.idleSince = t
 		}
 	}
-	if !c.h2 {
+	h2, h2c := c.isH2Locked()
+	if !h2 {
 		c.armed.Store(true)
 	}
 	if r, _ := j.dueLocked(c, now); r != reasonNone {
+		if h2c {
+			j.drainLocked(c, r)
+			return goaway
+		}
 		j.retireLocked(c, r)
-		return true
+		return closeIt
 	}
 	j.scheduleLocked(c, now)
-	return false
+	return keep
 }
 
-// sweep closes idle connections as they become due, until Close.
+// sweep closes idle connections as they become due, and sends h2c ones,
+// idle or busy, a GOAWAY, until Close.
 func (j *Janitor) sweep() {
 	defer j.wg.Done()
-	var due []*conn
+	type todo struct {
+		c *conn
+		a action
+	}
+	var due []todo
 	for {
 		now := j.clock.Now()
 		due = due[:0]
 		var next time.Time
-		j.mu.Lock()
-		for c := range j.conns {
-			if c.active > 0 || c.gone {
-				continue
-			}
-			r, at := j.dueLocked(c, now)
-			if r != reasonNone {
-				j.retireLocked(c, r)
-				due = append(due, c)
-				continue
-			}
+		later := func(at time.Time) {
 			if !at.IsZero() && (next.IsZero() || at.Before(next)) {
 				next = at
 			}
 		}
+		j.mu.Lock()
+		for c := range j.conns {
+			if c.gone || c.draining {
+				continue
+			}
+			_, h2c := c.isH2Locked()
+			if c.active > 0 {
+				if h2c {
+					r, at := j.dueBusyLocked(c, now)
+					if r != reasonNone {
+						j.drainLocked(c, r)
+						due = append(due, todo{c, goaway})
+					}
+					later(at)
+				}
+				continue
+			}
+			r, at := j.dueLocked(c, now)
+			switch {
+			case r == reasonNone:
+				later(at)
+			case h2c:
+				j.drainLocked(c, r)
+				due = append(due, todo{c, goaway})
+			default:
+				j.retireLocked(c, r)
+				due = append(due, todo{c, closeIt})
+			}
+		}
 		j.nextWake = next
 		j.mu.Unlock()
-		for _, c := range due {
-			_ = c.Close()
+		for _, d := range due {
+			d.a.do(d.c)
 		}
 		clear(due)
 
@@ -398,6 +576,10 @@ type Stats struct {
 	InUse  int   // open connections carrying at least one request, or not yet reported by the middleware (being set up)
 	Idle   int   // open connections idle in the pool
 
+	// Draining counts open h2c connections retired with a GOAWAY: they
+	// take no new streams and close when their last stream ends.
+	Draining int
+
 	ClosedIdle     int64 // closed by the janitor: idle past IdleTimeout or the server's Keep-Alive hint
 	ClosedLifetime int64 // retired by the janitor: older than MaxLifetime
 	ClosedRequests int64 // retired by the janitor: served MaxRequestsPerConn requests
@@ -409,6 +591,12 @@ type Stats struct {
 	// failed on a pooled connection before any byte of them was written
 	// (see Middleware).
 	Resent int64
+
+	// Refused counts requests the janitor stopped before any byte of them
+	// was written, on a pooled connection past its expiry: when the request
+	// got the connection or at its first write. net/http sends those again
+	// on a new connection by itself.
+	Refused int64
 }
 
 // Stats returns a snapshot of the janitor's connections.
@@ -418,6 +606,7 @@ func (j *Janitor) Stats() Stats {
 	st := Stats{
 		Dialed:         j.dialed,
 		Resent:         j.resent,
+		Refused:        j.refused,
 		ClosedIdle:     j.closed[reasonIdle],
 		ClosedLifetime: j.closed[reasonLifetime],
 		ClosedRequests: j.closed[reasonRequests],
@@ -430,6 +619,9 @@ func (j *Janitor) Stats() Stats {
 			continue
 		}
 		st.Open++
+		if c.draining {
+			st.Draining++
+		}
 		if c.active > 0 || c.fresh {
 			st.InUse++
 		} else {

@@ -152,7 +152,7 @@ func TestPickingADueConnectionClosesItFirst(t *testing.T) {
 	f.clk.Advance(time.Minute)
 	rs := f.use(c, true)
 	assert.True(t, isClosed(c), "closed before the request writes anything")
-	assert.Equal(t, Stats{Dialed: 1, ClosedIdle: 1}, f.j.Stats())
+	assert.Equal(t, Stats{Dialed: 1, ClosedIdle: 1, Refused: 1}, f.j.Stats())
 	rs.done() // net/http re-sends elsewhere; nothing breaks
 
 	// A fresh connection is never closed at pick time (net/http would not

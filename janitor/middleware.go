@@ -1,6 +1,7 @@
 package janitor
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -116,7 +117,7 @@ func (rs *reqState) unsent() bool {
 		return false
 	}
 	rs.j.mu.Lock()
-	h2 := c.h2
+	h2, _ := c.isH2Locked()
 	rs.j.mu.Unlock()
 	return !h2 && c.written.Load() == rs.written
 }
@@ -143,28 +144,41 @@ func (j *Janitor) find(nc net.Conn) *conn {
 func (rs *reqState) gotConn(info httptrace.GotConnInfo) {
 	c := rs.j.find(info.Conn)
 	j := rs.j
+	// Over TLS, ALPN says at once whether the connection is HTTP/2, before
+	// any response does.
+	alpnH2 := false
+	if tc, ok := info.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok && c != nil {
+		alpnH2 = tc.ConnectionState().NegotiatedProtocol == "h2"
+	}
 	now := j.clock.Now()
-	var toClose []*conn
+	type todo struct {
+		c *conn
+		a action
+	}
+	var after [2]todo
 	rs.mu.Lock()
 	j.mu.Lock()
 	if prev := rs.conn; prev != nil {
-		// net/http is re-sending the request on another connection.
+		// net/http is sending the request again on another connection:
+		// this one did not serve it (nothing was written on it, or, over
+		// HTTP/2, it refused the stream after a GOAWAY), so it does not
+		// count towards MaxRequestsPerConn.
 		rs.conn = nil
-		if j.releaseLocked(prev, now) {
-			toClose = append(toClose, prev)
-		}
+		prev.requests--
+		after[0] = todo{prev, j.releaseLocked(prev, now)}
 	}
 	if c != nil && !rs.fin {
 		rs.conn, rs.last = c, c
 		rs.reused, rs.written = info.Reused, c.written.Load()
-		if j.acquireLocked(c, info.Reused, now) {
-			toClose = append(toClose, c)
+		if alpnH2 {
+			c.h2 = true
 		}
+		after[1] = todo{c, j.acquireLocked(c, info.Reused, now)}
 	}
 	j.mu.Unlock()
 	rs.mu.Unlock()
-	for _, c := range toClose {
-		_ = c.Close()
+	for _, t := range after {
+		t.a.do(t.c)
 	}
 }
 
@@ -179,17 +193,15 @@ func (rs *reqState) done() {
 	rs.fin = true
 	c := rs.conn
 	rs.conn = nil
-	closeNow := false
+	a := keep
 	if c != nil {
 		j := rs.j
 		j.mu.Lock()
-		closeNow = j.releaseLocked(c, j.clock.Now())
+		a = j.releaseLocked(c, j.clock.Now())
 		j.mu.Unlock()
 	}
 	rs.mu.Unlock()
-	if closeNow {
-		_ = c.Close()
-	}
+	a.do(c)
 }
 
 // response learns what the response says about the connection.
