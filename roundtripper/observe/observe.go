@@ -23,6 +23,17 @@ type Sink interface {
 	Observe(r *Report)
 }
 
+// A ContextSink is a Sink that also wants the context of the call's
+// request, such as a tracing adapter that makes its span a child of the
+// caller's span (observe/otelobserve). When a sink in Config.Sinks is a
+// ContextSink, observe calls ObserveContext instead of Observe, under the
+// same rules; ctx is the context the caller gave the request, and may
+// already be done.
+type ContextSink interface {
+	Sink
+	ObserveContext(ctx context.Context, r *Report)
+}
+
 // Config says where reports go. The zero Config observes calls and reports
 // them nowhere.
 type Config struct {
@@ -429,7 +440,11 @@ func (c *call) deliver() {
 		o.onReport(r.Clone())
 	}
 	for _, s := range o.sinks {
-		s.Observe(r)
+		if cs, ok := s.(ContextSink); ok {
+			cs.ObserveContext(c.ctx, r)
+		} else {
+			s.Observe(r)
+		}
 	}
 	if o.logger != nil {
 		o.log(c.ctx, r)
