@@ -278,6 +278,7 @@ func (o *observer) newCall() *call {
 	}
 	c.rt = roundtripper.Trace{
 		Attempt:     c.attempt,
+		AttemptDone: c.attemptDone,
 		RetryWait:   c.retryWait,
 		PoolWait:    c.poolWait,
 		StreamEvent: c.streamEvent,
@@ -384,6 +385,9 @@ func (c *call) finish(why endReason) {
 	c.r.Duration = d
 	a := c.cur()
 	a.End = d
+	if a.Status == 0 {
+		a.Status = c.r.Status
+	}
 	if c.streamHook {
 		c.r.Stream = true
 	}

@@ -639,6 +639,8 @@ func TestWithRetry(t *testing.T) {
 		assert.Positive(t, a.FirstByte)
 	}
 	assert.Equal(t, "retry-after-ms", r.Attempts[0].RetrySource)
+	assert.Equal(t, []int{429, 503, 200}, []int{r.Attempts[0].Status, r.Attempts[1].Status, r.Attempts[2].Status},
+		"each attempt's status, from Trace.AttemptDone")
 	assert.GreaterOrEqual(t, r.Attempts[0].RetryWait, 20*time.Millisecond)
 	assert.Equal(t, "backoff", r.Attempts[1].RetrySource)
 	assert.Equal(t, r.Attempts[0].RetryWait+r.Attempts[1].RetryWait, r.RetryWait)

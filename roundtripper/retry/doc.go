@@ -118,6 +118,6 @@
 // Config.OnAttempt and Config.Logger see every attempt (host, attempt
 // number, status or error, the wait and its source; never a credential). A
 // layer outside retry (observe) sees them through the roundtripper.Trace in
-// the request's context: Attempt before each attempt, RetryWait before each
-// wait. A layer inside reads the attempt number with [AttemptFromContext].
+// the request's context: Attempt before each attempt, AttemptDone with its
+// status or error when it returns, RetryWait before each wait. A layer inside reads the attempt number with [AttemptFromContext].
 package retry

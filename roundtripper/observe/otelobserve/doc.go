@@ -23,6 +23,7 @@
 // they do not cover: attempts, retry and pool waits, the server's request
 // ID, and for streams the outcome, tokens, time to first token and whether
 // an intermediary buffered the stream. Each attempt is a child span with its
+// status (from retry, through roundtripper.Trace.AttemptDone), its
 // connection (new or reused, DNS, connect and TLS times), its time to
 // headers and the wait that followed it. Because the spans are made after
 // the call, they cannot carry trace context to the server: insert

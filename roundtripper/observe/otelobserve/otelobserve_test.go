@@ -161,6 +161,10 @@ func TestRetriedCall(t *testing.T) {
 		assert.False(t, s.EndTime().After(call.EndTime()))
 		assert.Positive(t, aa["llmhttp.time_to_headers"].AsFloat64())
 	}
+	assert.Equal(t, int64(503), attrs(attempts[0].Attributes())["http.response.status_code"].AsInt64())
+	assert.Equal(t, codes.Error, attempts[0].Status().Code)
+	assert.Equal(t, int64(200), attrs(attempts[1].Attributes())["http.response.status_code"].AsInt64())
+	assert.Equal(t, codes.Unset, attempts[1].Status().Code)
 	assert.Equal(t, "new", attrs(attempts[0].Attributes())["llmhttp.connection"].AsString())
 	assert.Positive(t, attrs(attempts[0].Attributes())["llmhttp.retry.wait"].AsFloat64())
 	assert.Equal(t, "backoff", attrs(attempts[0].Attributes())["llmhttp.retry.source"].AsString())

@@ -102,6 +102,9 @@ func (e *Exporter) attemptSpan(ctx context.Context, r *observe.Report, a *observ
 	}
 	attrs := make([]attribute.KeyValue, 0, 12)
 	attrs = append(attrs, keyAttempt.Int(a.N), keyConnection.String(connection(a)))
+	if a.Status > 0 {
+		attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(a.Status))
+	}
 	if a.WasIdle {
 		attrs = append(attrs, keyIdleTime.Float64(a.IdleTime.Seconds()))
 	}
@@ -131,9 +134,12 @@ func (e *Exporter) attemptSpan(ctx context.Context, r *observe.Report, a *observ
 	}
 	_, span := e.tracer.Start(ctx, "attempt",
 		trace.WithSpanKind(trace.SpanKindInternal), trace.WithTimestamp(r.Start.Add(a.Start)), trace.WithAttributes(attrs...))
-	if a.Err != nil {
+	switch {
+	case a.Err != nil:
 		span.RecordError(a.Err, trace.WithTimestamp(end))
 		span.SetStatus(codes.Error, a.Err.Error())
+	case a.Status >= 400:
+		span.SetStatus(codes.Error, "")
 	}
 	span.End(trace.WithTimestamp(end))
 }
