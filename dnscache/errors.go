@@ -25,6 +25,8 @@ type LookupError struct {
 	Err    error  // the underlying error: *net.DNSError, context.DeadlineExceeded, ErrClosed...
 }
 
+// Error names the host, says whether the failure was remembered, and gives
+// the cause.
 func (e *LookupError) Error() string {
 	var b strings.Builder
 	b.WriteString("dnscache: lookup ")
@@ -68,6 +70,8 @@ type DialError struct {
 	Errs    []error // one per failed attempt, at least one
 }
 
+// Error names the address and gives the first failure (and how many
+// addresses failed when there were several).
 func (e *DialError) Error() string {
 	var b strings.Builder
 	b.WriteString("dnscache: dial ")

@@ -125,6 +125,7 @@ func FuzzReader(f *testing.F) {
 		f.Add([]byte(tt.in), []byte{1, 7, 3})
 	}
 	f.Add([]byte(openAIStream(3)), []byte{0, 200, 5})
+	f.Add([]byte(openAIStream(24)), []byte{255, 251}) // past the first read buffer, so that it grows
 	f.Add([]byte(anthropicStream(3)), []byte{64})
 	f.Add([]byte("data: "+strings.Repeat("z", 70)+"\n\n"), []byte{2})
 	const maxSize = 64
@@ -149,6 +150,24 @@ func FuzzReader(f *testing.F) {
 		require.Equal(t, whole, chunked)
 		require.Equal(t, wholeRetry, chunkedRetry)
 		require.Equal(t, wholeErr, chunkedErr)
+
+		// With the default limit the buffer starts small and grows as
+		// reads fill it: the events are the reference's all the same.
+		if wantD, wantDRetry, tooLargeD := reference(in, sse.DefaultMaxEventSize); !tooLargeD {
+			r := sse.NewReader(&chunkReader{data: in, sizes: sizes})
+			var got []ev
+			for {
+				e, err := r.Next()
+				if err != nil {
+					require.ErrorIs(t, err, io.EOF)
+					break
+				}
+				got = append(got, ev{e.ID, e.Type, string(e.Data)})
+			}
+			require.Equal(t, wantD, got)
+			d, _ := r.Retry()
+			require.Equal(t, wantDRetry, d)
+		}
 
 		want, wantRetry, tooLarge := reference(in, maxSize)
 		if tooLarge {

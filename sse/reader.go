@@ -14,11 +14,19 @@ import (
 // tool call's arguments arrive in a single event with some servers.
 const DefaultMaxEventSize = 8 << 20
 
-// initialBufSize is the read buffer a Reader starts with. Lines longer than
-// this grow the buffer (up to the maximum event size); typical LLM events are
-// a few hundred bytes, and 8 KiB keeps the per-stream memory of many
-// concurrent streams small while amortising the cost of each Read.
-const initialBufSize = 8 << 10
+// initialBufSize is the read buffer a Reader starts with. Typical LLM
+// events are a few hundred bytes and a paced stream delivers one or two per
+// Read, so a small buffer is all most streams ever need; with 10,000
+// concurrent streams each KiB here is 10 MB. Lines longer than this grow the
+// buffer (up to the maximum event size), and so do reads that keep filling
+// it (see readAheadSize).
+const initialBufSize = 2 << 10
+
+// readAheadSize is what the buffer grows to, by doubling, when reads keep
+// filling it: the source has more ready than the buffer takes (a replayed
+// or unpaced stream, a fast local server), and larger reads amortise the
+// cost of each Read through the layers of the response body.
+const readAheadSize = 8 << 10
 
 // maxEmptyReads is how many consecutive (0, nil) reads a Reader tolerates
 // before it reports io.ErrNoProgress, as bufio does.
@@ -74,6 +82,7 @@ type Reader struct {
 	err      error // error from src, reported once buf holds no complete line
 	fatal    error // sticky error returned by every later Next
 	empty    int   // consecutive (0, nil) reads
+	full     bool  // the last read filled all the free space of buf
 
 	// Positions of the next LF and CR at or after pos, found with the
 	// vectorised bytes.IndexByte and kept between lines: a stream whose
@@ -283,12 +292,13 @@ func (r *Reader) fill() error {
 		r.lfAt, r.crAt = r.lfAt-shift, r.crAt-shift
 		r.lfTo, r.crTo = max(r.lfTo-shift, 0), max(r.crTo-shift, 0)
 	}
-	if r.end == len(r.buf) {
+	grow := r.end == len(r.buf)
+	if grow && len(r.buf) >= r.max+2 {
 		// One line fills the whole buffer. A line may be the maximum event
 		// size plus its terminator and a CR whose LF is still to come.
-		if len(r.buf) >= r.max+2 {
-			return fmt.Errorf("%w: a line is longer than %d bytes", ErrEventTooLarge, r.max)
-		}
+		return fmt.Errorf("%w: a line is longer than %d bytes", ErrEventTooLarge, r.max)
+	}
+	if grow || (r.full && len(r.buf) < min(readAheadSize, r.max+2)) {
 		nb := make([]byte, min(2*len(r.buf), r.max+2))
 		copy(nb, r.buf[:r.end])
 		r.buf = nb
@@ -297,6 +307,7 @@ func (r *Reader) fill() error {
 	if n < 0 || n > len(r.buf)-r.end {
 		return errors.New("sse: reader returned an invalid count")
 	}
+	r.full = n > 0 && n == len(r.buf)-r.end
 	r.end += n
 	switch {
 	case err != nil:

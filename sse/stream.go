@@ -21,6 +21,17 @@ const maxPreBuffer = DefaultMaxEventSize
 // first token: the envelope events of every dialect fit in it.
 const preBufferSize = 4 << 10
 
+// preBuffers recycles the buffers of the bytes held back before the first
+// token. The caller drains them with its first reads, so a buffer is
+// needed only for a moment per stream; without the pool, opening thousands
+// of streams at once allocates (and collects) one each.
+var preBuffers = sync.Pool{New: func() any { b := make([]byte, 0, preBufferSize); return &b }}
+
+// grownPre reports whether buf no longer shares the array of the pooled
+// buffer *bp: appends past its capacity moved it. *bp itself is never
+// written, so it always holds the pooled array.
+func grownPre(bp *[]byte, buf []byte) bool { return cap(buf) != cap(*bp) }
+
 // stream is a watched text/event-stream response body. One timer, armed for
 // whichever deadline is next, is all it costs besides its scanner: progress
 // only records a timestamp, and the timer, when it fires early, re-arms
@@ -37,6 +48,7 @@ type stream struct {
 
 	sc     scanner // used by the reading goroutine only
 	pre    []byte  // bytes read before the first token, not yet read by the caller
+	preBuf *[]byte // the pooled buffer under pre; nil once given back
 	preErr error   // the error that ended the body while waiting for the first token
 	final  error   // the error every Read returns once the stream has ended
 	errSet bool    // the error event has been reported
@@ -107,7 +119,8 @@ func (s *stream) awaitFirstToken() (*http.Response, error) {
 		s.timer = time.AfterFunc(s.l.first-elapsed, s.fire)
 		s.mu.Unlock()
 	}
-	buf := make([]byte, 0, preBufferSize)
+	bp := preBuffers.Get().(*[]byte)
+	buf := (*bp)[:0]
 	for s.sc.tokens == 0 && !s.sc.terminal && len(buf) < maxPreBuffer {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
@@ -120,6 +133,7 @@ func (s *stream) awaitFirstToken() (*http.Response, error) {
 		if s.sc.errEvent != nil && s.sc.tokens == 0 {
 			e := s.sc.errEvent
 			e.Host, e.replayable = s.host, true
+			preBuffers.Put(bp)
 			return nil, s.fail(e)
 		}
 		if err == nil {
@@ -127,6 +141,7 @@ func (s *stream) awaitFirstToken() (*http.Response, error) {
 		}
 		if err == io.EOF && s.reasonOrNil() == nil {
 			if s.truncated() && s.sc.tokens == 0 {
+				preBuffers.Put(bp)
 				return nil, s.fail(&StreamError{Err: ErrTruncated, Host: s.host, replayable: true})
 			}
 			s.preErr = io.EOF
@@ -136,9 +151,15 @@ func (s *stream) awaitFirstToken() (*http.Response, error) {
 			s.preErr = err // reported to the caller after the bytes before it
 			break
 		}
+		preBuffers.Put(bp)
 		return nil, s.fail(s.readError(err, true))
 	}
 	s.pre = buf
+	if grownPre(bp, buf) {
+		preBuffers.Put(bp)
+	} else {
+		s.preBuf = bp // given back when the caller has read it
+	}
 	s.complete.Store(s.sc.terminal)
 	s.tokens.Store(int64(s.sc.tokens))
 	s.last.Store(int64(s.w.now().Sub(s.start)))
@@ -148,6 +169,11 @@ func (s *stream) awaitFirstToken() (*http.Response, error) {
 		// The timer fired as the first token came: the caller has seen
 		// nothing yet, so the attempt fails as timed out.
 		s.mu.Unlock()
+		s.pre = nil
+		if s.preBuf != nil {
+			preBuffers.Put(s.preBuf)
+			s.preBuf = nil
+		}
 		return nil, s.fail(nil)
 	}
 	s.firstSeen = true
@@ -315,6 +341,10 @@ func (s *stream) Read(p []byte) (int, error) {
 		s.pre = s.pre[n:]
 		if len(s.pre) == 0 {
 			s.pre = nil
+			if s.preBuf != nil {
+				preBuffers.Put(s.preBuf)
+				s.preBuf = nil
+			}
 		}
 		return n, nil
 	}

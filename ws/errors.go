@@ -97,10 +97,11 @@ func newHandshakeError(host string, status int, body []byte) *HandshakeError {
 // connection was refused, DNS failed, TLS failed, or HandshakeTimeout
 // passed. It unwraps to the cause.
 type DialError struct {
-	Host string
-	Err  error
+	Host string // host:port of the WebSocket URL
+	Err  error  // the cause
 }
 
+// Error says which host could not be reached and why.
 func (e *DialError) Error() string { return "ws: " + e.Host + ": dial: " + e.Err.Error() }
 
 // Unwrap returns the cause.
@@ -114,11 +115,12 @@ func (e *DialError) NotSent() bool { return true }
 // *CloseError, ErrPingTimeout, a *StallError, a *MessageTooBigError or a
 // network error.
 type LostError struct {
-	Host    string
-	Session int // the Session.ID of the lost connection
-	Err     error
+	Host    string // host:port of the WebSocket URL
+	Session int    // the Session.ID of the lost connection
+	Err     error  // why it was lost
 }
 
+// Error names the host and session and says why the connection was lost.
 func (e *LostError) Error() string {
 	return fmt.Sprintf("ws: %s: connection of session %d lost: %v", e.Host, e.Session, e.Err)
 }
@@ -129,10 +131,11 @@ func (e *LostError) Unwrap() []error { return []error{ErrConnectionLost, e.Err} 
 // CloseError is a close frame the server sent, e.g. 1001 when a Realtime
 // session reached its maximum age.
 type CloseError struct {
-	Code   int
-	Reason string
+	Code   int    // the WebSocket close code (RFC 6455 section 7.4)
+	Reason string // the server's close reason; may be empty
 }
 
+// Error gives the close code and the server's reason.
 func (e *CloseError) Error() string {
 	if e.Reason == "" {
 		return fmt.Sprintf("ws: server closed the connection with code %d", e.Code)
@@ -151,6 +154,8 @@ type StallError struct {
 	Waited time.Duration // how long the watchdog waited
 }
 
+// Error says whether the first event never came or the events stopped, and
+// how long the watchdog waited.
 func (e *StallError) Error() string {
 	if errors.Is(e.Err, roundtripper.ErrFirstTokenTimeout) {
 		return fmt.Sprintf("ws: %s: no response event within %v of the request", e.Host, e.Waited)
@@ -164,9 +169,10 @@ func (e *StallError) Unwrap() error { return e.Err }
 // MessageTooBigError is a message longer than MaxMessageSize. It matches
 // ErrMessageTooBig.
 type MessageTooBigError struct {
-	Limit int64
+	Limit int64 // the MaxMessageSize in force, in bytes
 }
 
+// Error gives the size limit that was exceeded.
 func (e *MessageTooBigError) Error() string {
 	return fmt.Sprintf("ws: message larger than the limit of %d bytes", e.Limit)
 }
@@ -176,11 +182,12 @@ func (e *MessageTooBigError) Unwrap() error { return ErrMessageTooBig }
 
 // ReconnectError is returned when every reconnection attempt failed.
 type ReconnectError struct {
-	Host     string
-	Attempts int
-	Err      error // the last attempt's error
+	Host     string // host:port of the WebSocket URL
+	Attempts int    // reconnection attempts made
+	Err      error  // the last attempt's error
 }
 
+// Error names the host and the number of attempts, and gives the last error.
 func (e *ReconnectError) Error() string {
 	return fmt.Sprintf("ws: %s: gave up reconnecting after %d attempts: %v", e.Host, e.Attempts, e.Err)
 }

@@ -74,7 +74,8 @@
 // room, the request is refused with 429, an API-shaped rate-limit error,
 // retry-after (whole seconds, rounded up) and retry-after-ms; a refused
 // request takes nothing. A limit left at zero is reported as a generous
-// nominal one (10000 RPM, 2000000 TPM) and never enforced.
+// nominal one (10000 RPM, 2000000 TPM, or Config.NominalRequestsPerMinute
+// and NominalTokensPerMinute) and never enforced.
 //
 // # Faults
 //

@@ -54,10 +54,17 @@ type limiter struct {
 	tok bucket
 }
 
-func newLimiter(rpm, tpm int) *limiter {
+func newLimiter(cfg Config) *limiter {
+	rpm, tpm := cfg.RequestsPerMinute, cfg.TokensPerMinute
 	l := &limiter{
 		req: bucket{limit: nominalRPM},
 		tok: bucket{limit: nominalTPM},
+	}
+	if cfg.NominalRequestsPerMinute > 0 {
+		l.req.limit = float64(cfg.NominalRequestsPerMinute)
+	}
+	if cfg.NominalTokensPerMinute > 0 {
+		l.tok.limit = float64(cfg.NominalTokensPerMinute)
 	}
 	if rpm > 0 {
 		l.req = bucket{limit: float64(rpm), strict: true}

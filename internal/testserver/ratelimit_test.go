@@ -128,3 +128,26 @@ func TestOpenAIReset(t *testing.T) {
 		assert.Equal(t, want, openAIReset(d), d)
 	}
 }
+
+// Nominal limits change what the headers report, and nothing is enforced.
+func TestNominalLimits(t *testing.T) {
+	tests := []struct {
+		name     string
+		cfg      Config
+		rpm, tpm string
+	}{
+		{"default", Config{}, "10000", "2000000"},
+		{"raised", Config{NominalRequestsPerMinute: 1000000, NominalTokensPerMinute: 50000000}, "1000000", "50000000"},
+		{"enforced wins", Config{RequestsPerMinute: 5, NominalRequestsPerMinute: 1000000}, "5", "2000000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startClocked(t, tt.cfg, newFakeClock())
+			c := client(t, s)
+			r, _ := fetch(t, c, s, "/v1/chat/completions", streamChat, nil)
+			assert.Equal(t, http.StatusOK, r.StatusCode)
+			assert.Equal(t, tt.rpm, r.Header.Get("x-ratelimit-limit-requests"))
+			assert.Equal(t, tt.tpm, r.Header.Get("x-ratelimit-limit-tokens"))
+		})
+	}
+}

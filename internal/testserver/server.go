@@ -58,6 +58,15 @@ type Config struct {
 	// MaxConcurrentStreams caps the streams of one HTTP/2 connection
 	// (SETTINGS_MAX_CONCURRENT_STREAMS); 0: Go's default, currently 250.
 	MaxConcurrentStreams int
+
+	// NominalRequestsPerMinute and NominalTokensPerMinute are the limits
+	// the rate-limit headers report, without enforcing them, when
+	// RequestsPerMinute or TokensPerMinute is zero; 0 means 10,000 requests
+	// and 2,000,000 tokens a minute. Raise them for load runs whose clients
+	// adapt to the headers (ratelimit learns a 10,000 RPM server's pace,
+	// about 167 requests a second).
+	NominalRequestsPerMinute int
+	NominalTokensPerMinute   int
 }
 
 // Stats are the server's counters, a snapshot taken by [Server.Stats].
@@ -137,7 +146,7 @@ func start(cfg Config, now func() time.Time) (*Server, error) {
 		now:      now,
 		done:     make(chan struct{}),
 		served:   make(chan struct{}),
-		limiter:  newLimiter(cfg.RequestsPerMinute, cfg.TokensPerMinute),
+		limiter:  newLimiter(cfg),
 		live:     make(map[*trackedConn]struct{}),
 		idleWake: make(chan struct{}, 1),
 	}
