@@ -13,17 +13,17 @@ import (
 	"github.com/llmhttp/llmhttp/transport"
 )
 
-// interleave times calls of a and b in the same loop, alternating which goes
-// first, so that machine noise (other processes, GC, frequency changes) hits
-// both alike, and reports:
-//   - a-ns and b-ns: the median of each;
-//   - extra-ns: the median of the paired differences (b minus a, in the same
+// interleave times calls of a (named an) and c (named cn) in the same loop,
+// alternating which goes first, so that machine noise (other processes, GC,
+// frequency changes) hits both alike, and reports:
+//   - an-ns and cn-ns: the median of each;
+//   - extra-ns: the median of the paired differences (c minus a, in the same
 //     iteration), robust to the slow spells of a shared machine;
-//   - ratio: 1 + extra-ns/a-ns, the figure to quote.
+//   - ratio: 1 + extra-ns/an-ns, the figure to quote.
 //
-// b.ReportAllocs covers both calls of an iteration; a-allocs and b-allocs
+// b.ReportAllocs covers both calls of an iteration; an-allocs and cn-allocs
 // split them.
-func interleave(b *testing.B, a, c func()) {
+func interleave(b *testing.B, an string, a func(), cn string, c func()) {
 	a()
 	c()
 	const keep = 1 << 17
@@ -60,12 +60,12 @@ func interleave(b *testing.B, a, c func()) {
 	slices.Sort(da)
 	slices.Sort(dc)
 	ma, mc, md := da[len(da)/2], dc[len(dc)/2], diffs[len(diffs)/2]
-	b.ReportMetric(float64(ma), "a-ns")
-	b.ReportMetric(float64(mc), "b-ns")
+	b.ReportMetric(float64(ma), an+"-ns")
+	b.ReportMetric(float64(mc), cn+"-ns")
 	b.ReportMetric(float64(md), "extra-ns")
 	b.ReportMetric(1+float64(md)/float64(ma), "ratio")
-	b.ReportMetric(testing.AllocsPerRun(200, a), "a-allocs")
-	b.ReportMetric(testing.AllocsPerRun(200, c), "b-allocs")
+	b.ReportMetric(testing.AllocsPerRun(200, a), an+"-allocs")
+	b.ReportMetric(testing.AllocsPerRun(200, c), cn+"-allocs")
 }
 
 // overheadServer is a testserver whose rate limits are far above what a
@@ -104,9 +104,9 @@ func smallCall(b *testing.B, c *http.Client, url string) func() {
 }
 
 // BenchmarkOverhead measures what the whole default chain of NewClient adds
-// to a small non-streaming loopback call against internal/testserver (a):
-// the same call through a bare transport.Transport of the same preset (b),
-// interleaved call by call. The ratio metric is the figure of the budget
+// to a small non-streaming loopback call against internal/testserver: the
+// same call through a bare transport.Transport of the same preset (bare)
+// and through NewClient (llmhttp), interleaved call by call. The ratio metric is the figure of the budget
 // (at most 1.03).
 func BenchmarkOverhead(b *testing.B) {
 	srv := overheadServer(b)
@@ -117,5 +117,5 @@ func BenchmarkOverhead(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer full.Close()
-	interleave(b, smallCall(b, &http.Client{Transport: bare}, srv.URL()), smallCall(b, full.Client, srv.URL()))
+	interleave(b, "bare", smallCall(b, &http.Client{Transport: bare}, srv.URL()), "llmhttp", smallCall(b, full.Client, srv.URL()))
 }
