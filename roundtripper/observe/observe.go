@@ -44,7 +44,7 @@ type Config struct {
 	OnReport func(r *Report)
 
 	// Sinks each receive every final report, after OnReport, without a
-	// copy; see [Sink].
+	// copy; see [Sink]. A [ContextSink] gets the request's context too.
 	Sinks []Sink
 
 	// Logger, if not nil, gets one line per call ("llmhttp call") and, at
