@@ -21,6 +21,9 @@ import (
 	"github.com/llmhttp/llmhttp"
 	"github.com/llmhttp/llmhttp/internal/testserver"
 	"github.com/llmhttp/llmhttp/roundtripper"
+	"github.com/llmhttp/llmhttp/roundtripper/health"
+	"github.com/llmhttp/llmhttp/roundtripper/ratelimit"
+	"github.com/llmhttp/llmhttp/roundtripper/retry"
 	"github.com/llmhttp/llmhttp/sse"
 	"github.com/llmhttp/llmhttp/transport"
 )
@@ -332,4 +335,80 @@ func TestFailoverAcrossEndpoints(t *testing.T) {
 func TestInvalidEndpoint(t *testing.T) {
 	_, err := llmhttp.NewClient(llmhttp.Config{Endpoints: []string{"::not a url"}})
 	require.Error(t, err)
+}
+
+// attempts counts the attempts retry reports.
+type attempts struct {
+	mu   sync.Mutex
+	list []retry.Attempt
+}
+
+func (a *attempts) add(at retry.Attempt) { a.mu.Lock(); a.list = append(a.list, at); a.mu.Unlock() }
+
+func (a *attempts) get() []retry.Attempt {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]retry.Attempt(nil), a.list...)
+}
+
+// A limiter past its MaxWait fails the call at once: retry, outside it,
+// does not send the call back into the same queue after a backoff.
+func TestRateLimitMaxWaitFailsAtOnce(t *testing.T) {
+	srv := testserver.New(t, testserver.Config{})
+	var at attempts
+	rc := retry.Config{OnAttempt: at.add} // default backoff: a retry would take 0.5s to seconds
+	c := newClient(t, llmhttp.Config{
+		Retry:     rc,
+		RateLimit: ratelimit.Config{RequestsPerMinute: 1, MaxWait: 50 * time.Millisecond},
+	})
+	resp, err := post(t.Context(), t, c.Client, srv.URL(), chatBody(false, 2), nil)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, resp.Body.Close())
+
+	start := time.Now()
+	_, err = post(t.Context(), t, c.Client, srv.URL(), chatBody(false, 2), nil)
+	elapsed := time.Since(start)
+	require.ErrorIs(t, err, ratelimit.ErrLimited)
+	assert.True(t, roundtripper.Rejected(err))
+	assert.NotContains(t, err.Error(), "SECRET")
+	assert.Less(t, elapsed, time.Second, "failed at once, not after retry backoffs")
+	assert.Equal(t, int64(1), srv.Stats().RequestsByPath["/v1/chat/completions"], "the refused call never reached the server")
+	a := at.get()
+	require.Len(t, a, 2)
+	assert.Equal(t, 1, a[1].N)
+	assert.False(t, a[1].Retry)
+	assert.Equal(t, retry.ReasonRejected, a[1].Reason)
+}
+
+// With every endpoint ejected, a call fails at once with
+// ErrNoHealthyEndpoint instead of being retried into a long wait.
+func TestAllEndpointsDownFailsAtOnce(t *testing.T) {
+	a := testserver.New(t, testserver.Config{})
+	b := testserver.New(t, testserver.Config{})
+	var at attempts
+	c := newClient(t, llmhttp.Config{
+		Endpoints: []string{a.URL() + "/v1", b.URL() + "/v1"},
+		Health:    health.Config{Interval: 20 * time.Millisecond, ProbeFailures: 1, Timeout: time.Second},
+		Retry:     retry.Config{OnAttempt: at.add},
+	})
+	require.NoError(t, a.Close())
+	require.NoError(t, b.Close())
+	require.Eventually(t, func() bool {
+		for _, s := range c.Stats().Health {
+			if s.State != health.StateEjected {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 10*time.Millisecond)
+
+	start := time.Now()
+	_, err := post(t.Context(), t, c.Client, a.URL(), chatBody(false, 2), nil)
+	elapsed := time.Since(start)
+	require.ErrorIs(t, err, health.ErrNoHealthyEndpoint)
+	assert.Less(t, elapsed, time.Second, "failed at once, not after retry backoffs")
+	got := at.get()
+	require.Len(t, got, 1)
+	assert.Equal(t, retry.ReasonRejected, got[0].Reason)
 }

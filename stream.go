@@ -2,6 +2,7 @@ package llmhttp
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -32,7 +33,59 @@ func isStreaming(req *http.Request) bool {
 		return false
 	}
 	defer body.Close()
+	if wt, ok := body.(io.WriterTo); ok {
+		// An in-memory body (bytes.Reader, strings.Reader: what SDKs and
+		// http.NewRequest give) hands its bytes over in place: scanned
+		// where they lie, not copied into a buffer first.
+		w := writers.Get().(*streamWriter)
+		*w = streamWriter{}
+		_, _ = wt.WriteTo(w)
+		found := w.found
+		writers.Put(w)
+		return found
+	}
 	return scanStreamFlag(body)
+}
+
+var writers = sync.Pool{New: func() any { return new(streamWriter) }}
+
+// errScanDone stops a WriteTo once the answer is known.
+var errScanDone = errors.New("llmhttp: stream flag scan done")
+
+// streamWriter finds "stream": true in what is written to it, in pieces of
+// any size, keeping the tail of each piece so that a match split across
+// two is still found; like scanStreamFlag, it gives up after maxStreamScan
+// bytes.
+type streamWriter struct {
+	found bool
+	total int
+	n     int // bytes in tail
+	tail  [streamKeep]byte
+	joint [2 * streamKeep]byte
+}
+
+// streamKeep is how much of one piece is kept to find a match that goes on
+// in the next: longer than the key plus any sane white space.
+const streamKeep = 64
+
+func (w *streamWriter) Write(p []byte) (int, error) {
+	if w.found || w.total >= maxStreamScan {
+		return 0, errScanDone
+	}
+	w.total += len(p)
+	// A match that starts in the previous piece's tail.
+	j := append(w.joint[:0], w.tail[:w.n]...)
+	j = append(j, p[:min(len(p), streamKeep)]...)
+	if w.n > 0 && hasStreamTrue(j, false) || hasStreamTrue(p, false) {
+		w.found = true
+		return 0, errScanDone
+	}
+	if len(p) >= streamKeep {
+		w.n = copy(w.tail[:], p[len(p)-streamKeep:])
+	} else {
+		w.n = copy(w.tail[:], j[max(0, len(j)-streamKeep):])
+	}
+	return len(p), nil
 }
 
 var streamKey = []byte(`"stream"`)

@@ -58,6 +58,13 @@ func TestScanStreamFlagByteByByte(t *testing.T) {
 		assert.True(t, scanStreamFlag(iotest.HalfReader(strings.NewReader(strings.Repeat(" ", 40000)+s))), s)
 	}
 	assert.False(t, scanStreamFlag(iotest.OneByteReader(strings.NewReader(`{"stream":false}`))))
+	for _, s := range []string{`{"a":1,"stream":true}`, `{"stream"  :  true}`} {
+		for n := 1; n <= len(s); n++ {
+			assert.True(t, writeStreamFlag([]byte(s), n), "%s in pieces of %d", s, n)
+		}
+		assert.True(t, writeStreamFlag([]byte(strings.Repeat(" ", 40000)+s), 1000), s)
+	}
+	assert.False(t, writeStreamFlag([]byte(`{"stream":false}`), 3))
 }
 
 func FuzzScanStreamFlag(f *testing.F) {
@@ -71,7 +78,26 @@ func FuzzScanStreamFlag(f *testing.F) {
 		if whole != pieces {
 			t.Fatalf("%q: whole %v, in pieces of %d %v", data, whole, int(chunk%17)+1, pieces)
 		}
+		// Written in place (an in-memory body's WriteTo), whole or in pieces.
+		for _, n := range []int{len(data), int(chunk%17) + 1} {
+			if got := writeStreamFlag(data, n); got != whole {
+				t.Fatalf("%q: read %v, written in pieces of %d %v", data, whole, n, got)
+			}
+		}
 	})
+}
+
+// writeStreamFlag writes b to a streamWriter in pieces of n bytes.
+func writeStreamFlag(b []byte, n int) bool {
+	var w streamWriter
+	for len(b) > 0 {
+		k := max(1, min(n, len(b)))
+		if _, err := w.Write(b[:k]); err != nil {
+			break
+		}
+		b = b[k:]
+	}
+	return w.found
 }
 
 type chunkReader struct {

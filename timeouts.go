@@ -51,9 +51,36 @@ func streamFlag(ctx context.Context) (stream, ok bool) {
 	return stream, ok
 }
 
+// flagCtx carries the stream flag. It stands for context.WithValue so that
+// it can share one allocation with the body wrapper (see timedCall); it
+// hands Done, Err, Deadline and every other Value to the context it wraps,
+// so contexts derived from it still find their cancelable parent and start
+// no goroutine.
+type flagCtx struct {
+	context.Context
+	stream bool
+}
+
+func (c *flagCtx) Value(key any) any {
+	if _, ok := key.(streamFlagKey); ok {
+		return c.stream
+	}
+	return c.Context.Value(key)
+}
+
+// timedCall is what the total-timeout layer allocates for a call, besides
+// the deadline itself: the context carrying the stream flag, and the
+// response body's wrapper.
+type timedCall struct {
+	ctx  flagCtx
+	body cancelBody
+}
+
 // totalTimeout bounds whole calls: non-streaming ones by total, streaming
 // ones by stream (when positive). The deadline covers the body too, so it is
-// released only when the body is closed or read to its end.
+// released only when the body is closed or read to its end. When the
+// caller's own deadline comes first, no timer is set: the caller's context
+// ends the call, with the caller's error.
 func totalTimeout(total, stream time.Duration) roundtripper.Middleware {
 	return func(next http.RoundTripper) http.RoundTripper {
 		return roundtripper.Func(func(req *http.Request) (*http.Response, error) {
@@ -62,15 +89,19 @@ func totalTimeout(total, stream time.Duration) roundtripper.Middleware {
 			if isStream {
 				limit = stream
 			}
-			if limit <= 0 {
-				if isStream {
-					req = req.WithContext(context.WithValue(req.Context(), streamFlagKey{}, true))
+			parent := req.Context()
+			if limit > 0 {
+				if dl, ok := parent.Deadline(); ok && time.Until(dl) <= limit {
+					limit = 0
 				}
-				return next.RoundTrip(req)
 			}
-			ctx, cancel := context.WithTimeoutCause(req.Context(), limit, ErrTotalTimeout)
-			req = req.WithContext(context.WithValue(ctx, streamFlagKey{}, isStream))
-			resp, err := next.RoundTrip(req)
+			tc := &timedCall{ctx: flagCtx{Context: parent, stream: isStream}}
+			if limit <= 0 {
+				return next.RoundTrip(req.WithContext(&tc.ctx))
+			}
+			ctx, cancel := context.WithTimeoutCause(parent, limit, ErrTotalTimeout)
+			tc.ctx.Context = ctx
+			resp, err := next.RoundTrip(req.WithContext(&tc.ctx))
 			if err != nil {
 				if context.Cause(ctx) == ErrTotalTimeout {
 					err = &TimeoutError{Kind: ErrTotalTimeout, After: limit, Err: err}
@@ -78,7 +109,8 @@ func totalTimeout(total, stream time.Duration) roundtripper.Middleware {
 				cancel()
 				return resp, err
 			}
-			resp.Body = &cancelBody{ReadCloser: resp.Body, ctx: ctx, cancel: cancel, limit: limit}
+			tc.body = cancelBody{ReadCloser: resp.Body, ctx: ctx, cancel: cancel, limit: limit}
+			resp.Body = &tc.body
 			return resp, nil
 		})
 	}

@@ -6,7 +6,8 @@
 // observe, sse.Watchdog, janitor) so that they compose with each other and with
 // third-party decorators such as otelhttp. The package also defines the small
 // interfaces through which one layer tells another what an error means
-// ([NotSent], [Replayable]) without the packages importing each other.
+// ([NotSent], [Replayable], [Rejected]) without the packages importing each
+// other.
 //
 // Most callers want:
 //

@@ -26,11 +26,52 @@ type ReplayableError interface {
 	Replayable() bool
 }
 
+// RejectedError is implemented by errors with which a layer of this process
+// turned a call away by its own policy, before sending it: a rate limiter
+// whose wait would exceed its MaxWait, a health checker with every endpoint
+// out of service. The layer that rejected the call has already decided how
+// long it may wait, and sending it again after a backoff would either meet
+// the same refusal or wait out the very time the caller's limit forbids, so
+// a retrying decorator outside returns such an error to the caller at once.
+// Rejected errors usually say NotSent() == true as well (nothing reached a
+// server); Rejected takes precedence for retrying, while NotSent still lets
+// a failover layer move the call to another endpoint, whose own limits may
+// let it through.
+type RejectedError interface {
+	error
+	Rejected() bool
+}
+
 // NotSent reports whether any error in err's tree says that the request never
 // reached the server.
 func NotSent(err error) bool {
 	var e NotSentError
 	return errors.As(err, &e) && e.NotSent()
+}
+
+// Rejected reports whether any error in err's tree says that a layer of
+// this process rejected the call by policy, so that it must not be retried.
+// Unlike NotSent and Replayable, it looks past an error whose Rejected
+// reports false, so that a wrapper (a failover layer's "no endpoint left")
+// does not hide the verdict of the error it wraps.
+func Rejected(err error) bool {
+	if err == nil {
+		return false
+	}
+	if e, ok := err.(RejectedError); ok && e.Rejected() {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return Rejected(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if Rejected(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Replayable reports whether any error in err's tree says that the failed

@@ -118,6 +118,40 @@ func TestErrorInterfaces(t *testing.T) {
 	}
 }
 
+// rejectErr is a refusal by policy that may wrap another error.
+type rejectErr struct {
+	rejected bool
+	err      error
+}
+
+func (e rejectErr) Error() string  { return "rejected" }
+func (e rejectErr) NotSent() bool  { return true }
+func (e rejectErr) Rejected() bool { return e.rejected }
+func (e rejectErr) Unwrap() error  { return e.err }
+
+func TestRejected(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"plain", errors.New("boom"), false},
+		{"not sent only", sentErr{notSent: true}, false},
+		{"rejected", rejectErr{rejected: true}, true},
+		{"wrapped", fmt.Errorf("layer: %w", rejectErr{rejected: true}), true},
+		{"says not rejected", rejectErr{}, false},
+		{"not rejected wrapping rejected", rejectErr{err: rejectErr{rejected: true}}, true},
+		{"not rejected wrapping plain", rejectErr{err: errors.New("refused")}, false},
+		{"joined", errors.Join(rejectErr{}, errors.New("x"), rejectErr{rejected: true}), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, roundtripper.Rejected(tt.err))
+		})
+	}
+}
+
 func BenchmarkChain(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"ok":true}`)

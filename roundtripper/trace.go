@@ -19,6 +19,13 @@ type Trace struct {
 	// n counts from 1.
 	Attempt func(n int)
 
+	// AttemptDone is called by a retrying layer when attempt n has its
+	// outcome: the response's status code, or 0 and the error it failed
+	// with. It is how a layer outside sees the status of attempts the
+	// caller never gets (a 503 retried away). The response's body must not
+	// be touched.
+	AttemptDone func(n int, status int, err error)
+
 	// RetryWait is called by a retrying layer when it has decided to wait d
 	// after attempt n failed. source says where d came from, such as
 	// "retry-after-ms", "retry-after", "x-ratelimit-reset" or "backoff".
@@ -75,6 +82,7 @@ func WithTrace(ctx context.Context, t *Trace) context.Context {
 func (t *Trace) merge(n *Trace) *Trace {
 	return &Trace{
 		Attempt:     join1(t.Attempt, n.Attempt),
+		AttemptDone: join3(t.AttemptDone, n.AttemptDone),
 		RetryWait:   join3(t.RetryWait, n.RetryWait),
 		PoolWait:    join1(t.PoolWait, n.PoolWait),
 		StreamEvent: join1(t.StreamEvent, n.StreamEvent),

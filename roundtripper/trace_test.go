@@ -2,6 +2,7 @@ package roundtripper_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
@@ -22,12 +23,16 @@ func TestTraceCompose(t *testing.T) {
 	ctx = roundtripper.WithTrace(ctx, &roundtripper.Trace{
 		Attempt:   func(n int) { got = append(got, "new attempt") },
 		RetryWait: func(n int, d time.Duration, src string) { got = append(got, "new wait "+src) },
+		AttemptDone: func(n, status int, err error) {
+			got = append(got, "new done "+http.StatusText(status))
+		},
 	})
 	tr := roundtripper.ContextTrace(ctx)
 	tr.Attempt(1)
+	tr.AttemptDone(1, http.StatusServiceUnavailable, nil)
 	tr.RetryWait(1, time.Second, "backoff")
 	tr.StreamEnd(roundtripper.StreamStalled, nil)
 	assert.Nil(t, tr.PoolWait)
 	assert.Nil(t, tr.StreamEvent)
-	assert.Equal(t, []string{"old attempt", "new attempt", "new wait backoff", "old end stalled"}, got)
+	assert.Equal(t, []string{"old attempt", "new attempt", "new done Service Unavailable", "new wait backoff", "old end stalled"}, got)
 }

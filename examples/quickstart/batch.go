@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,12 +21,13 @@ import (
 // result is what one client did with the batch.
 type result struct {
 	ok          int
-	ttft        []time.Duration // of calls that received a token
-	conns       int64           // connections opened
-	attempts    int64           // requests sent, retries included
-	stalls      int64           // stalls detected and cut
-	reissued    int64           // calls the program itself sent again after a cut stream
-	errs        map[string]int  // failures by kind
+	ttft        []time.Duration   // of calls that received a token
+	conns       int64             // connections opened
+	attempts    int64             // requests sent, retries included
+	stalls      int64             // stalls detected and cut
+	reissued    int64             // calls the program itself sent again after a cut stream
+	errs        map[string]int    // failures by kind
+	examples    map[string]string // the first error of each kind, for the details under the table
 	wall        time.Duration
 	fullAnswers bool
 }
@@ -44,7 +46,7 @@ type call struct {
 // (sse.ErrTokenIntervalTimeout) is sent again by the program, up to twice:
 // that is what an application does with a typed error it can recognise.
 func runBatch(ctx context.Context, progress io.Writer, label string, n, c int, cl call, stalls *atomic.Int64) result {
-	res := result{errs: map[string]int{}}
+	res := result{errs: map[string]int{}, examples: map[string]string{}}
 	var (
 		mu    sync.Mutex
 		done  atomic.Int64
@@ -95,7 +97,11 @@ func runBatch(ctx context.Context, progress io.Writer, label string, n, c int, c
 			if err == nil {
 				res.ok++
 			} else {
-				res.errs[kind(err)]++
+				k := kind(err)
+				res.errs[k]++
+				if _, ok := res.examples[k]; !ok {
+					res.examples[k] = detail(err)
+				}
 			}
 			if ttft > 0 {
 				res.ttft = append(res.ttft, ttft)
@@ -162,6 +168,17 @@ func stream(ctx context.Context, cl call) (time.Duration, error) {
 			ttft = time.Since(start)
 		}
 	}
+}
+
+// detail is the text of err for the list of failures, without the URL
+// that http.Client's *url.Error repeats (its query could carry a key).
+// llmhttp's own errors never contain a credential.
+func detail(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Op + ": " + ue.Err.Error()
+	}
+	return err.Error()
 }
 
 // kind names a failure for the table, without any detail that could carry a

@@ -33,6 +33,9 @@ func printTable(out io.Writer, calls int, plain, llm result) {
 		fmt.Fprintf(out, "\n%s failures:\n", r.name)
 		for _, k := range slices.Sorted(maps.Keys(r.res.errs)) {
 			fmt.Fprintf(out, "  %4d  %s\n", r.res.errs[k], k)
+			if e := r.res.examples[k]; e != "" && e != k {
+				fmt.Fprintf(out, "        first: %s\n", e)
+			}
 		}
 	}
 	if llm.reissued > 0 {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/llmhttp/llmhttp/roundtripper"
 )
 
 // ErrNoHealthyEndpoint is matched (with errors.Is) by the error a call gets
@@ -14,8 +16,16 @@ var ErrNoHealthyEndpoint = errors.New("health: no healthy endpoint")
 
 // UnavailableError is returned when no endpoint can take a call. It matches
 // ErrNoHealthyEndpoint, says NotSent() == true (nothing of this call reached
-// any server, so a retry layer outside may repeat it), and unwraps to the
-// last error the call met, if it tried any endpoint.
+// any server), and unwraps to the last error the call met, if it tried any
+// endpoint. When every endpoint was out before the call started (Err is nil),
+// or the last error was itself a rejection by a layer below (a rate
+// limiter's on every endpoint), it also says Rejected() == true, so that a
+// retry layer outside fails the call at once, as the health doc promises,
+// instead of backing off and waiting into the caller's deadline; an ejected
+// endpoint comes back through probes or its trial call, not through
+// retries. When the call itself tried endpoints and each failed before
+// reaching its server (refused connections, say), the error is not a
+// rejection, and retry may repeat it after a backoff.
 type UnavailableError struct {
 	// Endpoints lists every endpoint, most preferred first, with why it
 	// could not take the call.
@@ -60,6 +70,13 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 
 // NotSent reports true: the call reached no server.
 func (e *UnavailableError) NotSent() bool { return true }
+
+// Rejected reports whether the checker turned the call away without trying
+// any endpoint for it, or the last endpoint tried was refused by a layer
+// below by policy: see UnavailableError.
+func (e *UnavailableError) Rejected() bool {
+	return e.Err == nil || roundtripper.Rejected(e.Err)
+}
 
 // maxReason bounds the text an error contributes to a reason.
 const maxReason = 200

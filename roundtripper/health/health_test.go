@@ -215,6 +215,7 @@ func TestAllDownFailsFast(t *testing.T) {
 	assert.Less(t, elapsed, 250*time.Millisecond, "no dial, no timeout")
 	assert.ErrorIs(t, err, ErrNoHealthyEndpoint)
 	assert.True(t, roundtripper.NotSent(err))
+	assert.True(t, roundtripper.Rejected(err), "every endpoint was out before the call: retry must not wait it out")
 	var ue *UnavailableError
 	require.ErrorAs(t, err, &ue)
 	require.Len(t, ue.Endpoints, 2)
@@ -233,6 +234,7 @@ func TestAllRefusingWithinOneCall(t *testing.T) {
 	assert.ErrorIs(t, err, ErrNoHealthyEndpoint)
 	assert.ErrorIs(t, err, syscall.ECONNREFUSED, "unwraps to the last error")
 	assert.True(t, roundtripper.NotSent(err))
+	assert.False(t, roundtripper.Rejected(err), "this call met network errors: retry may back off and try again")
 	assert.Contains(t, err.Error(), b+" (this call: ")
 	for _, s := range h.c.Stats() {
 		assert.Equal(t, 1, s.ConsecutiveFailures)

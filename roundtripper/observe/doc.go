@@ -21,8 +21,10 @@
 //
 // A report is final when the response body reaches EOF or is closed, or when
 // RoundTrip returns an error. It then goes to [Config.OnReport], to each of
-// [Config.Sinks] (the Prometheus adapter in observe/prom is one), and to
-// [Config.Logger] as one line. Reports never hold header values other than the
+// [Config.Sinks] (the Prometheus adapter in observe/prom is one; a
+// [ContextSink] also gets the request's context, as the OpenTelemetry adapter
+// in observe/otelobserve, a module of its own, does to parent its spans), and
+// to [Config.Logger] as one line. Reports never hold header values other than the
 // request ID, nor the URL's query or user info: no API key reaches a sink.
 //
 // # What observe expects of the layers inside it

@@ -137,6 +137,23 @@ func (c *call) attempt(n int) {
 	c.endSeen = false
 }
 
+// attemptDone records what attempt n ended with.
+func (c *call) attemptDone(n, status int, err error) {
+	c.mu.Lock()
+	if !c.done {
+		for i := len(c.r.Attempts) - 1; i >= 0; i-- {
+			if a := &c.r.Attempts[i]; a.N == n {
+				a.Status = status
+				if err != nil && a.Err == nil {
+					a.Err = err
+				}
+				break
+			}
+		}
+	}
+	c.mu.Unlock()
+}
+
 func (c *call) retryWait(n int, d time.Duration, source string) {
 	c.mu.Lock()
 	if !c.done {

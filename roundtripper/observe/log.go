@@ -90,6 +90,9 @@ func attemptAttrs(r *Report, a *Attempt) []slog.Attr {
 	if a.PoolWait > 0 {
 		attrs = append(attrs, slog.Duration("pool_wait", a.PoolWait))
 	}
+	if a.Status > 0 {
+		attrs = append(attrs, slog.Int("status", a.Status))
+	}
 	if a.FirstByte > 0 {
 		attrs = append(attrs, slog.Duration("ttfb", a.TimeToHeaders()))
 	}

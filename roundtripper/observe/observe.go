@@ -23,6 +23,17 @@ type Sink interface {
 	Observe(r *Report)
 }
 
+// A ContextSink is a Sink that also wants the context of the call's
+// request, such as a tracing adapter that makes its span a child of the
+// caller's span (observe/otelobserve). When a sink in Config.Sinks is a
+// ContextSink, observe calls ObserveContext instead of Observe, under the
+// same rules; ctx is the context the caller gave the request, and may
+// already be done.
+type ContextSink interface {
+	Sink
+	ObserveContext(ctx context.Context, r *Report)
+}
+
 // Config says where reports go. The zero Config observes calls and reports
 // them nowhere.
 type Config struct {
@@ -33,7 +44,7 @@ type Config struct {
 	OnReport func(r *Report)
 
 	// Sinks each receive every final report, after OnReport, without a
-	// copy; see [Sink].
+	// copy; see [Sink]. A [ContextSink] gets the request's context too.
 	Sinks []Sink
 
 	// Logger, if not nil, gets one line per call ("llmhttp call") and, at
@@ -267,6 +278,7 @@ func (o *observer) newCall() *call {
 	}
 	c.rt = roundtripper.Trace{
 		Attempt:     c.attempt,
+		AttemptDone: c.attemptDone,
 		RetryWait:   c.retryWait,
 		PoolWait:    c.poolWait,
 		StreamEvent: c.streamEvent,
@@ -373,6 +385,9 @@ func (c *call) finish(why endReason) {
 	c.r.Duration = d
 	a := c.cur()
 	a.End = d
+	if a.Status == 0 {
+		a.Status = c.r.Status
+	}
 	if c.streamHook {
 		c.r.Stream = true
 	}
@@ -429,7 +444,11 @@ func (c *call) deliver() {
 		o.onReport(r.Clone())
 	}
 	for _, s := range o.sinks {
-		s.Observe(r)
+		if cs, ok := s.(ContextSink); ok {
+			cs.ObserveContext(c.ctx, r)
+		} else {
+			s.Observe(r)
+		}
 	}
 	if o.logger != nil {
 		o.log(c.ctx, r)

@@ -639,6 +639,8 @@ func TestWithRetry(t *testing.T) {
 		assert.Positive(t, a.FirstByte)
 	}
 	assert.Equal(t, "retry-after-ms", r.Attempts[0].RetrySource)
+	assert.Equal(t, []int{429, 503, 200}, []int{r.Attempts[0].Status, r.Attempts[1].Status, r.Attempts[2].Status},
+		"each attempt's status, from Trace.AttemptDone")
 	assert.GreaterOrEqual(t, r.Attempts[0].RetryWait, 20*time.Millisecond)
 	assert.Equal(t, "backoff", r.Attempts[1].RetrySource)
 	assert.Equal(t, r.Attempts[0].RetryWait+r.Attempts[1].RetryWait, r.RetryWait)
@@ -647,3 +649,46 @@ func TestWithRetry(t *testing.T) {
 	assert.True(t, r.Attempts[2].Reused)
 	reps.none(t)
 }
+
+type ctxKey struct{}
+
+// ctxSink records what a ContextSink is given.
+type ctxSink struct {
+	mu    sync.Mutex
+	vals  []any
+	stats []int
+	plain int
+}
+
+func (s *ctxSink) Observe(*observe.Report) { s.mu.Lock(); s.plain++; s.mu.Unlock() }
+
+func (s *ctxSink) ObserveContext(ctx context.Context, r *observe.Report) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.vals = append(s.vals, ctx.Value(ctxKey{}))
+	s.stats = append(s.stats, r.Status)
+}
+
+func TestContextSink(t *testing.T) {
+	srv := testserver.New(t, testserver.Config{})
+	sink := &ctxSink{}
+	var plain countingSink
+	c := client(t, srv, observe.New(observe.Config{Sinks: []observe.Sink{sink, &plain}}))
+	req, err := http.NewRequestWithContext(context.WithValue(t.Context(), ctxKey{}, "caller"), http.MethodPost, srv.URL()+chatPath, strings.NewReader(`{"model":"m"}`))
+	require.NoError(t, err)
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, resp.Body.Close())
+
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	assert.Equal(t, []any{"caller"}, sink.vals, "the caller's context")
+	assert.Equal(t, []int{http.StatusOK}, sink.stats)
+	assert.Zero(t, sink.plain, "ObserveContext instead of Observe")
+	assert.Equal(t, int64(1), plain.n.Load(), "a plain Sink still gets Observe")
+}
+
+type countingSink struct{ n atomic.Int64 }
+
+func (s *countingSink) Observe(*observe.Report) { s.n.Add(1) }

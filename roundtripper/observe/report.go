@@ -110,6 +110,12 @@ type Attempt struct {
 
 	FirstByte time.Duration // offset of the first response byte: the time to headers
 
+	// Status is the attempt's response status: the final response's for
+	// the last attempt, and for earlier ones what a retrying layer
+	// reported through roundtripper.Trace.AttemptDone (retry does). Zero
+	// when the attempt failed with an error, or no layer said.
+	Status int
+
 	RetryWait   time.Duration // the wait the retrying layer chose after this attempt failed
 	RetrySource string        // where that wait came from, such as "retry-after-ms" or "backoff"
 

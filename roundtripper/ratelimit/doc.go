@@ -38,7 +38,10 @@
 // call fails at once with an error matching [ErrLimited], takes nothing,
 // and is never sent. A concurrency wait cannot be known in advance; it is
 // bounded by the same limits and fails with ErrLimited when they run out.
-// Every wait ends when the call's context does.
+// Every wait ends when the call's context does. The error also says
+// roundtripper.Rejected, so a retry layer outside (llmhttp.NewClient's)
+// returns it at once instead of queueing the call again after a backoff,
+// which would turn MaxWait into several MaxWaits.
 //
 // # Adapting to the server
 //

@@ -23,7 +23,11 @@ const Never = time.Duration(1<<63 - 1)
 
 // LimitedError is the error of a refused call. It matches ErrLimited, and
 // also its cause (a context error, a Store error) when it has one. It
-// implements roundtripper.NotSentError: the request never left the process.
+// implements roundtripper.NotSentError (the request never left the process)
+// and roundtripper.RejectedError: the limiter has already spent the wait it
+// allows, so a retry layer outside returns the error at once instead of
+// sending the call back into the same queue after a backoff, which would
+// defeat MaxWait.
 type LimitedError struct {
 	Host    string        // the host the call was for (never a credential)
 	Reason  string        // what it waited for: "requests", "tokens", "cooldown", "concurrency" or "store"
@@ -32,7 +36,10 @@ type LimitedError struct {
 	Err     error         // the cause, if any: the context's error, or the Store's
 }
 
-var _ roundtripper.NotSentError = (*LimitedError)(nil)
+var (
+	_ roundtripper.NotSentError  = (*LimitedError)(nil)
+	_ roundtripper.RejectedError = (*LimitedError)(nil)
+)
 
 // Error says which host, what for, and how long the call would have waited.
 func (e *LimitedError) Error() string {
@@ -63,3 +70,7 @@ func (e *LimitedError) Unwrap() error { return e.Err }
 
 // NotSent reports true: a refused call never reached the server.
 func (e *LimitedError) NotSent() bool { return true }
+
+// Rejected reports true: the limiter turned the call away by its own limits,
+// and retrying it must not restart the wait it refused.
+func (e *LimitedError) Rejected() bool { return true }

@@ -203,8 +203,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Wait for the reservation, and for any cooldown another call's 429
 	// started meanwhile.
 	until := start.Add(g.Wait)
-	for {
-		now := l.now()
+	for i := 0; ; i++ {
+		// A call that had to wait for nothing is still at start: one clock
+		// read fewer on the path every uncontended call takes.
+		now := start
+		if waited || i > 0 {
+			now = l.now()
+		}
 		if hu, why := h.hold(now); hu > 0 && now.Add(hu).After(until) {
 			waited = true
 			until = now.Add(hu)
@@ -259,7 +264,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			// Rejected calls are not billed: give their tokens back.
 			adj.Tokens = -tokens
 		}
-		l.store.Adjust(context.WithoutCancel(ctx), adj)
+		l.store.Adjust(c.adjustCtx(), adj)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols || resp.Body == nil {
 		c.release()
@@ -292,6 +297,18 @@ type call struct {
 	mu   sync.Mutex
 	done bool
 	scan usageScanner
+
+	bg context.Context // ctx without its cancellation, made at first use
+}
+
+// adjustCtx is the context of the call's Store adjustments: the call's,
+// without its cancellation, since a correction must be made even when the
+// caller has gone. One per call, however many adjustments it makes.
+func (c *call) adjustCtx() context.Context {
+	if c.bg == nil {
+		c.bg = context.WithoutCancel(c.ctx)
+	}
+	return c.bg
 }
 
 func (c *call) reject(e *LimitedError) (*http.Response, error) {
@@ -305,7 +322,7 @@ func (c *call) reject(e *LimitedError) (*http.Response, error) {
 
 // giveBack returns what the call's reservation took: it was not sent.
 func (c *call) giveBack() {
-	c.l.store.Adjust(context.WithoutCancel(c.ctx), Adjustment{
+	c.l.store.Adjust(c.adjustCtx(), Adjustment{
 		Key: c.h.key, Now: c.l.now(), Rates: c.rates, Requests: -1, Tokens: -c.tokens,
 		Fallback: c.fallback, RemainingRequests: -1, RemainingTokens: -1,
 	})
@@ -358,7 +375,7 @@ func (c *call) finish() {
 	h.stats.Corrected++
 	h.mu.Unlock()
 	if d := used - c.tokens; d != 0 {
-		l.store.Adjust(context.WithoutCancel(c.ctx), Adjustment{
+		l.store.Adjust(c.adjustCtx(), Adjustment{
 			Key: h.key, Now: l.now(), Rates: h.rates(&l.cfg), Tokens: d,
 			Fallback: c.fallback, RemainingRequests: -1, RemainingTokens: -1,
 		})

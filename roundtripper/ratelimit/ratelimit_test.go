@@ -207,6 +207,7 @@ func TestLimitedAtOnceAndNeverSent(t *testing.T) {
 	took := time.Since(start)
 	require.ErrorIs(t, err, ratelimit.ErrLimited)
 	assert.True(t, roundtripper.NotSent(err))
+	assert.True(t, roundtripper.Rejected(err), "retry must not re-send it")
 	var le *ratelimit.LimitedError
 	require.ErrorAs(t, err, &le)
 	assert.Equal(t, "requests", le.Reason)

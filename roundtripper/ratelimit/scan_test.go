@@ -43,6 +43,9 @@ func TestBodyScannerEstimate(t *testing.T) {
 				b.write([]byte{tt.body[i]})
 			}
 			assert.Equal(t, tt.want, b.tokens(1024))
+			slow := bodyScanner{bytewise: true}
+			slow.write([]byte(tt.body))
+			assert.Equal(t, tt.want, slow.tokens(1024))
 		})
 	}
 }
@@ -105,6 +108,12 @@ func FuzzBodyScanner(f *testing.F) {
 		if p := pieces.tokens(1024); p != got {
 			t.Fatalf("pieces %d, whole %d", p, got)
 		}
+		// Skipping through strings changes nothing.
+		slow := bodyScanner{bytewise: true}
+		slow.write(data)
+		if w := slow.tokens(1024); w != got {
+			t.Fatalf("byte by byte %d, skipping %d", w, got)
+		}
 	})
 }
 
@@ -149,4 +158,26 @@ func FuzzParseUsage(f *testing.F) {
 			t.Fatalf("parseUsage = %+v, %v; encoding/json = %+v", got, ok, want)
 		}
 	})
+}
+
+// BenchmarkBodyScanner is the estimate's cost on a chat request with a
+// 16 KiB prompt, skipping through strings and byte by byte.
+func BenchmarkBodyScanner(b *testing.B) {
+	body := []byte(`{"model":"gpt-4o-mini","max_tokens":256,"messages":[{"role":"system","content":"` +
+		strings.Repeat("You are a helpful assistant. ", 560) + `"},{"role":"user","content":"Summarise the above."}]}`)
+	for _, bytewise := range []bool{false, true} {
+		name := "skip"
+		if bytewise {
+			name = "bytewise"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				s := bodyScanner{bytewise: bytewise}
+				s.write(body)
+				_ = s.tokens(1024)
+			}
+		})
+	}
 }

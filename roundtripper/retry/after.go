@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmhttp/llmhttp/internal/backoff"
 	"github.com/llmhttp/llmhttp/internal/hints"
 )
 
@@ -57,15 +58,11 @@ func serverWait(resp *http.Response, now time.Time) (time.Duration, string, bool
 // failed together over the whole interval, which AWS's analysis of backoff
 // schemes found to give the least total work and the fewest collisions for
 // the same completion time; the ceiling still doubles, so a longer outage
-// still thins the traffic out.
+// still thins the traffic out. The ceiling is internal/backoff's, the one
+// formula ws's reconnects use too; the draw goes through the injectable
+// integer source, so tests pin it.
 func (t *transport) backoff(n int) time.Duration {
-	ceil := t.cfg.maxDelay()
-	if shift := n - 1; shift < 62 {
-		if c := t.cfg.baseDelay() << shift; c > 0 && c < ceil && c>>shift == t.cfg.baseDelay() {
-			ceil = c
-		}
-	}
-	return time.Duration(t.rand(int64(ceil)))
+	return time.Duration(t.rand(int64(backoff.Ceiling(n, t.cfg.baseDelay(), t.cfg.maxDelay()))))
 }
 
 // hinted adds jitter to a server-given wait without ever shortening it: up

@@ -21,6 +21,7 @@ const (
 	ReasonShouldRetry   = "x-should-retry"      // the server's x-should-retry header decided
 	ReasonQuota         = "quota exhausted"     // insufficient_quota / enforced_spend_limit_reached: never retried
 	ReasonNotSent       = "not sent"            // nothing reached the server (dial, DNS, pool timeout)
+	ReasonRejected      = "rejected"            // a layer below refused the call by policy (roundtripper.Rejected): never retried
 	ReasonReplayable    = "replayable"          // the caller saw nothing of the attempt (first-token timeout)
 	ReasonAmbiguous     = "ambiguous"           // the server may have received the request
 	ReasonPermanent     = "permanent error"     // an error retrying cannot fix (certificates, bad URL)
@@ -88,6 +89,11 @@ func (t *transport) classifyErr(req *http.Request, err error) (bool, string) {
 		return false, ReasonCanceled
 	case permanent(req, err):
 		return false, ReasonPermanent
+	case roundtripper.Rejected(err):
+		// A rate limiter past its MaxWait, a health checker with every
+		// endpoint out: the layer has spent the wait it allows, and a
+		// backoff here would wait it again.
+		return false, ReasonRejected
 	case notSent(err):
 		return true, ReasonNotSent
 	case roundtripper.Replayable(err):

@@ -16,7 +16,12 @@
 // stalled before its first token is replaced even without an idempotency key,
 // because the caller has seen nothing (the server may bill the abandoned
 // prompt; Config.NoReplay turns this off). Never: 400, 401, 403, 404, 422,
-// certificate errors, or the caller's own cancellation or deadline.
+// certificate errors, the caller's own cancellation or deadline, or an error
+// reporting roundtripper.Rejected — a layer below that turned the call away
+// by its own policy (ratelimit.ErrLimited past its MaxWait,
+// health.ErrNoHealthyEndpoint with every endpoint out): that layer has
+// already spent the wait it allows, so the error goes back at once, even
+// though it is also NotSent.
 //
 // A 429 whose body says the money is gone (OpenAI insufficient_quota,
 // Anthropic enforced_spend_limit_reached) is not retried: the first 4 KiB of
@@ -113,6 +118,6 @@
 // Config.OnAttempt and Config.Logger see every attempt (host, attempt
 // number, status or error, the wait and its source; never a credential). A
 // layer outside retry (observe) sees them through the roundtripper.Trace in
-// the request's context: Attempt before each attempt, RetryWait before each
-// wait. A layer inside reads the attempt number with [AttemptFromContext].
+// the request's context: Attempt before each attempt, AttemptDone with its
+// status or error when it returns, RetryWait before each wait. A layer inside reads the attempt number with [AttemptFromContext].
 package retry

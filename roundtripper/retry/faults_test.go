@@ -3,6 +3,7 @@ package retry
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -172,6 +173,7 @@ func TestAttemptVisibility(t *testing.T) {
 		inner    []int
 		attempts []int
 		waits    []string
+		done     []string
 	)
 	spy := roundtripper.Func(func(r *http.Request) (*http.Response, error) {
 		mu.Lock()
@@ -182,6 +184,11 @@ func TestAttemptVisibility(t *testing.T) {
 	rt, _ := newTest(t, Config{}, spy)
 	ctx := roundtripper.WithTrace(t.Context(), &roundtripper.Trace{
 		Attempt: func(n int) { mu.Lock(); attempts = append(attempts, n); mu.Unlock() },
+		AttemptDone: func(n, status int, err error) {
+			mu.Lock()
+			done = append(done, fmt.Sprintf("%d:%d:%v", n, status, err))
+			mu.Unlock()
+		},
 		RetryWait: func(n int, d time.Duration, source string) {
 			mu.Lock()
 			waits = append(waits, strconv.Itoa(n)+":"+source)
@@ -194,6 +201,7 @@ func TestAttemptVisibility(t *testing.T) {
 	assert.Equal(t, []int{1, 2, 3}, inner)
 	assert.Equal(t, []int{1, 2, 3}, attempts)
 	assert.Equal(t, []string{"1:backoff", "2:retry-after"}, waits)
+	assert.Equal(t, []string{"1:503:<nil>", "2:429:<nil>", "3:200:<nil>"}, done)
 	assert.Equal(t, 1, AttemptFromContext(context.Background()))
 }
 

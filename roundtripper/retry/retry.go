@@ -126,11 +126,27 @@ func (t *transport) retryStatus(code int) bool {
 	return code >= 0 && code < len(t.statuses) && t.statuses[code]
 }
 
-// send makes attempt n of a call.
+// send makes attempt n of a call, and tells the trace about it.
 func (t *transport) send(r *http.Request, n int, trace *roundtripper.Trace) (*http.Response, error) {
-	if trace != nil && trace.Attempt != nil {
+	if trace == nil {
+		return t.attempt(r, n)
+	}
+	if trace.Attempt != nil {
 		trace.Attempt(n)
 	}
+	resp, err := t.attempt(r, n)
+	if trace.AttemptDone != nil {
+		status := 0
+		if err == nil {
+			status = resp.StatusCode
+		}
+		trace.AttemptDone(n, status, err)
+	}
+	return resp, err
+}
+
+// attempt sends attempt n under AttemptTimeout, if set.
+func (t *transport) attempt(r *http.Request, n int) (*http.Response, error) {
 	timeout := t.cfg.AttemptTimeout
 	if n == 1 && timeout <= 0 {
 		return t.next.RoundTrip(r)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -315,6 +316,8 @@ func TestNotSent(t *testing.T) {
 		{"read reset", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, Config{}, 1},
 		{"write reset", &net.OpError{Op: "write", Net: "tcp", Err: syscall.ECONNRESET}, Config{}, 4},
 		{"disabled", sentErr{notSent: true}, Config{MaxRetries: -1}, 1},
+		{"Rejected", sentErr{notSent: true, rejected: true}, Config{}, 1},
+		{"Rejected wrapped", fmt.Errorf("layer: %w", sentErr{notSent: true, rejected: true}), Config{}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -334,11 +337,12 @@ func TestNotSent(t *testing.T) {
 	}
 }
 
-type sentErr struct{ notSent, replay bool }
+type sentErr struct{ notSent, replay, rejected bool }
 
 func (e sentErr) Error() string    { return "test error" }
 func (e sentErr) NotSent() bool    { return e.notSent }
 func (e sentErr) Replayable() bool { return e.replay }
+func (e sentErr) Rejected() bool   { return e.rejected }
 
 func TestQuota(t *testing.T) {
 	tests := []struct{ name, path, body string }{
