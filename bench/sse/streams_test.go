@@ -170,7 +170,10 @@ func TestManyStreams(t *testing.T) {
 	t.Logf("watchdog: %+.0f B heap, %+.2f goroutines per stream; CPU ratio watched/bare %.2f",
 		watched.heapPerStream-bare.heapPerStream, watched.goroutinesPerStream-bare.goroutinesPerStream,
 		float64(watched.cpu)/float64(bare.cpu))
-	require.InDelta(t, bare.goroutinesPerStream, watched.goroutinesPerStream, 0.05, "no goroutine per watched stream")
+	// One-sided: the claim is that the watchdog adds no goroutine per stream.
+	// The in-process h2c server's own goroutines per stream vary a little
+	// between runs on a loaded machine (2.72 to 2.92 seen), in either run.
+	require.LessOrEqual(t, watched.goroutinesPerStream, bare.goroutinesPerStream+0.05, "no goroutine per watched stream")
 }
 
 // blockingBody yields one chunk and then blocks until closed, like a stream
