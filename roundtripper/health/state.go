@@ -74,7 +74,7 @@ type ProbeResult struct {
 // EndpointStats is a snapshot of one endpoint.
 type EndpointStats struct {
 	Endpoint string // the base URL, without userinfo or query
-	State    State
+	State    State  // in service, ejected or on trial
 	// Reason says why the endpoint is out; empty while in service.
 	Reason string
 	// ConsecutiveFailures counts the real calls that failed in a row.
@@ -98,7 +98,7 @@ type EndpointStats struct {
 // StateChange describes one change of an endpoint's state.
 type StateChange struct {
 	Endpoint string // the base URL, without userinfo or query
-	From, To State
-	Reason   string // e.g. "5 failed calls in a row, last: status 503" or "probe passed"
-	Time     time.Time
+	From, To State     // the state left and the state entered
+	Reason   string    // e.g. "5 failed calls in a row, last: status 503" or "probe passed"
+	Time     time.Time // when the change happened
 }
