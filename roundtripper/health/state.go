@@ -97,7 +97,7 @@ type EndpointStats struct {
 
 // StateChange describes one change of an endpoint's state.
 type StateChange struct {
-	Endpoint string // the base URL, without userinfo or query
+	Endpoint string    // the base URL, without userinfo or query
 	From, To State     // the state left and the state entered
 	Reason   string    // e.g. "5 failed calls in a row, last: status 503" or "probe passed"
 	Time     time.Time // when the change happened
