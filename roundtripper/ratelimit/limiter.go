@@ -305,6 +305,11 @@ type call struct {
 // without its cancellation, since a correction must be made even when the
 // caller has gone. One per call, however many adjustments it makes.
 func (c *call) adjustCtx() context.Context {
+	if _, ok := c.l.store.(*MemoryStore); ok {
+		// The MemoryStore never looks at the context: spare the call the
+		// allocation of one.
+		return c.ctx
+	}
 	if c.bg == nil {
 		c.bg = context.WithoutCancel(c.ctx)
 	}
@@ -407,19 +412,23 @@ func (l *Limiter) estimate(req *http.Request) (*http.Request, int64, error) {
 	if req.Body == nil || req.Body == http.NoBody {
 		return req, 0, nil
 	}
-	var s bodyScanner
 	if req.GetBody != nil {
 		rc, err := req.GetBody()
+		s := scanners.Get().(*bodyScanner)
+		*s = bodyScanner{}
 		if err == nil {
-			err = scan(&s, rc)
+			err = scan(s, rc)
 			rc.Close()
 		}
+		n := s.tokens(l.cfg.defaultMaxTokens())
+		scanners.Put(s)
 		if err != nil {
 			closeBody(req)
 			return nil, 0, fmt.Errorf("ratelimit: reading request body: %w", err)
 		}
-		return req, s.tokens(l.cfg.defaultMaxTokens()), nil
+		return req, n, nil
 	}
+	var s bodyScanner
 	data, err := io.ReadAll(req.Body)
 	req.Body.Close()
 	if err != nil {
@@ -434,9 +443,20 @@ func (l *Limiter) estimate(req *http.Request) (*http.Request, int64, error) {
 	return out, s.tokens(l.cfg.defaultMaxTokens()), nil
 }
 
+// scanners recycles the estimate's scanner, which a body's WriteTo would
+// otherwise move to the heap on every call.
+var scanners = sync.Pool{New: func() any { return new(bodyScanner) }}
+
 var scanBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 func scan(s *bodyScanner, r io.Reader) error {
+	if wt, ok := r.(io.WriterTo); ok {
+		// An in-memory body (bytes.Reader, strings.Reader: what SDKs and
+		// http.NewRequest give) hands its bytes over where they lie,
+		// instead of being copied into a buffer first.
+		_, err := wt.WriteTo(s)
+		return err
+	}
 	bp := scanBufs.Get().(*[]byte)
 	defer scanBufs.Put(bp)
 	buf := *bp
