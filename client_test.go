@@ -206,6 +206,47 @@ func TestTotalTimeoutCutsCallsNotStreams(t *testing.T) {
 	assert.Equal(t, testserver.Text(12), text)
 }
 
+// The total timeout of a call whose context can never be cancelled
+// (context.Background, the common case) is kept without the standard
+// library's timer context: it must cut the wait for headers and a stalled
+// body all the same, and let a quick call through.
+func TestTotalTimeoutBackgroundContext(t *testing.T) {
+	srv := testserver.New(t, testserver.Config{})
+	c := newClient(t, llmhttp.Config{
+		Timeouts:     llmhttp.Timeouts{Total: 300 * time.Millisecond},
+		DisableRetry: true,
+	})
+	ctx := context.WithValue(context.Background(), struct{}{}, 1) // values, no Done
+	start := time.Now()
+	_, err := post(ctx, t, c.Client, srv.URL(), chatBody(false, 4), &testserver.Fault{HeaderDelay: time.Hour})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, llmhttp.ErrTotalTimeout)
+	var te *llmhttp.TimeoutError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, 300*time.Millisecond, te.After)
+	assert.Less(t, time.Since(start), 3*time.Second)
+
+	// Cut while the body is read.
+	resp, err := post(ctx, t, c.Client, srv.URL(), chatBody(false, 4), &testserver.Fault{FirstTokenDelay: time.Hour})
+	if err == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	require.Error(t, err)
+	assert.ErrorIs(t, err, llmhttp.ErrTotalTimeout)
+
+	// Quick calls, many in a row, go through and leave nothing behind.
+	for range 20 {
+		resp, err := post(ctx, t, c.Client, srv.URL(), chatBody(false, 2), nil)
+		require.NoError(t, err)
+		_, err = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	require.Eventually(t, func() bool { return c.Stats().InFlight == 0 }, 5*time.Second, 5*time.Millisecond)
+}
+
 // A server that accepts the connection but never reads: the upload stalls
 // and fails with the write timeout, not at the caller's deadline.
 func TestWriteTimeout(t *testing.T) {

@@ -64,29 +64,37 @@ func (f *inflight) middleware(closing *atomic.Bool) roundtripper.Middleware {
 				f.done()
 				return resp, err
 			}
-			resp.Body = &doneBody{ReadCloser: resp.Body, done: f.done}
+			resp.Body = &doneBody{ReadCloser: resp.Body, f: f}
 			return resp, nil
 		})
 	}
 }
 
-// doneBody calls done once, when the body reaches its end, fails or is closed.
+// doneBody calls f.done once, when the body reaches its end, fails or is
+// closed. It holds f itself, not the method value f.done, which would cost
+// the call an allocation of its own.
 type doneBody struct {
 	io.ReadCloser
-	done func()
-	once sync.Once
+	f    *inflight
+	once atomic.Bool
+}
+
+func (b *doneBody) end() {
+	if b.once.CompareAndSwap(false, true) {
+		b.f.done()
+	}
 }
 
 func (b *doneBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil {
-		b.once.Do(b.done)
+		b.end()
 	}
 	return n, err
 }
 
 func (b *doneBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.once.Do(b.done)
+	b.end()
 	return err
 }

@@ -73,6 +73,7 @@ func (c *flagCtx) Value(key any) any {
 // response body's wrapper.
 type timedCall struct {
 	ctx  flagCtx
+	dl   deadlineCtx // the deadline, when the caller's context cannot be cancelled
 	body cancelBody
 }
 
@@ -99,17 +100,25 @@ func totalTimeout(total, stream time.Duration) roundtripper.Middleware {
 			if limit <= 0 {
 				return next.RoundTrip(req.WithContext(&tc.ctx))
 			}
-			ctx, cancel := context.WithTimeoutCause(parent, limit, ErrTotalTimeout)
-			tc.ctx.Context = ctx
+			tc.body.limit = limit
+			if parent.Done() == nil {
+				tc.dl.start(parent, limit)
+				tc.body.dl = &tc.dl
+				tc.ctx.Context = &tc.dl
+			} else {
+				ctx, cancel := context.WithTimeoutCause(parent, limit, ErrTotalTimeout)
+				tc.body.ctx, tc.body.cancel = ctx, cancel
+				tc.ctx.Context = ctx
+			}
 			resp, err := next.RoundTrip(req.WithContext(&tc.ctx))
 			if err != nil {
-				if context.Cause(ctx) == ErrTotalTimeout {
+				if tc.body.timedOut() {
 					err = &TimeoutError{Kind: ErrTotalTimeout, After: limit, Err: err}
 				}
-				cancel()
+				tc.body.release()
 				return resp, err
 			}
-			tc.body = cancelBody{ReadCloser: resp.Body, ctx: ctx, cancel: cancel, limit: limit}
+			tc.body.ReadCloser = resp.Body
 			resp.Body = &tc.body
 			return resp, nil
 		})
@@ -120,25 +129,43 @@ func totalTimeout(total, stream time.Duration) roundtripper.Middleware {
 // read cut by that deadline into a TimeoutError.
 type cancelBody struct {
 	io.ReadCloser
+	dl     *deadlineCtx // the deadline, or else ctx and cancel
 	ctx    context.Context
 	cancel context.CancelFunc
 	limit  time.Duration
 }
 
+// timedOut reports whether the total timeout ended the call.
+func (b *cancelBody) timedOut() bool {
+	if b.dl != nil {
+		return b.dl.timedOut()
+	}
+	return context.Cause(b.ctx) == ErrTotalTimeout
+}
+
+// release ends the call's deadline.
+func (b *cancelBody) release() {
+	if b.dl != nil {
+		b.dl.cancel()
+	} else {
+		b.cancel()
+	}
+}
+
 func (b *cancelBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil {
-		if err != io.EOF && context.Cause(b.ctx) == ErrTotalTimeout {
+		if err != io.EOF && b.timedOut() {
 			err = &TimeoutError{Kind: ErrTotalTimeout, After: b.limit, Err: err}
 		}
-		b.cancel()
+		b.release()
 	}
 	return n, err
 }
 
 func (b *cancelBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.cancel()
+	b.release()
 	return err
 }
 

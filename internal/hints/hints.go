@@ -130,13 +130,76 @@ func ParseLimits(h http.Header, now time.Time) Limits {
 	if len(h) == 0 {
 		return l
 	}
-	l.Requests = openAIBucket(h, "X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests")
-	l.Tokens = openAIBucket(h, "X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Tokens")
-	fill(&l.Requests, anthropicBucket(h, now, "Anthropic-Ratelimit-Requests-Limit", "Anthropic-Ratelimit-Requests-Remaining", "Anthropic-Ratelimit-Requests-Reset"))
-	fill(&l.Tokens, anthropicBucket(h, now, "Anthropic-Ratelimit-Tokens-Limit", "Anthropic-Ratelimit-Tokens-Remaining", "Anthropic-Ratelimit-Tokens-Reset"))
-	l.InputTokens = anthropicBucket(h, now, "Anthropic-Ratelimit-Input-Tokens-Limit", "Anthropic-Ratelimit-Input-Tokens-Remaining", "Anthropic-Ratelimit-Input-Tokens-Reset")
-	l.OutputTokens = anthropicBucket(h, now, "Anthropic-Ratelimit-Output-Tokens-Limit", "Anthropic-Ratelimit-Output-Tokens-Remaining", "Anthropic-Ratelimit-Output-Tokens-Reset")
+	// One pass over the header map instead of eighteen lookups: a response
+	// has a dozen or two headers, and most of the eighteen names are not
+	// among them, so a lookup each (hashing a 35-byte key) costs more than
+	// looking once at every key's prefix. Keys are matched in canonical
+	// form, as net/http delivers them, and whole: "-Requests-Day" is not
+	// "-Requests".
+	var ar, at Bucket // Anthropic's requests and tokens, which OpenAI's win over
+	for k, vs := range h {
+		if len(vs) == 0 {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(k, prefixOpenAI):
+			kind, which, _ := strings.Cut(k[len(prefixOpenAI):], "-")
+			var b *Bucket
+			switch which {
+			case "Requests":
+				b = &l.Requests
+			case "Tokens":
+				b = &l.Tokens
+			default:
+				continue
+			}
+			setField(b, kind, strings.TrimSpace(vs[0]), ParseDuration)
+		case strings.HasPrefix(k, prefixAnthropic):
+			rest := k[len(prefixAnthropic):]
+			i := strings.LastIndexByte(rest, '-')
+			if i < 0 {
+				continue
+			}
+			var b *Bucket
+			switch rest[:i] {
+			case "Requests":
+				b = &ar
+			case "Tokens":
+				b = &at
+			case "Input-Tokens":
+				b = &l.InputTokens
+			case "Output-Tokens":
+				b = &l.OutputTokens
+			default:
+				continue
+			}
+			setField(b, rest[i+1:], strings.TrimSpace(vs[0]), func(v string) (time.Duration, bool) { return ParseResetTime(v, now) })
+		}
+	}
+	fill(&l.Requests, ar)
+	fill(&l.Tokens, at)
 	return l
+}
+
+// The prefixes of the rate-limit headers, in canonical form.
+const (
+	prefixOpenAI    = "X-Ratelimit-"         // X-Ratelimit-{Limit,Remaining,Reset}-{Requests,Tokens}
+	prefixAnthropic = "Anthropic-Ratelimit-" // Anthropic-Ratelimit-{Requests,Tokens,Input-Tokens,Output-Tokens}-{Limit,Remaining,Reset}
+)
+
+// setField sets the field of b that kind names ("Limit", "Remaining" or
+// "Reset") from v, a trimmed header value; reset parses a reset.
+func setField(b *Bucket, kind, v string, reset func(string) (time.Duration, bool)) {
+	switch kind {
+	case "Limit":
+		b.Limit, b.HasLimit = count(v)
+	case "Remaining":
+		b.Remaining, b.HasRemaining = count(v)
+	case "Reset":
+		if v != "" {
+			b.Reset, b.HasReset = reset(v)
+		}
+	}
 }
 
 // ResetHint is the wait a 429 with these headers implies: the longest reset
@@ -162,26 +225,6 @@ func (l Limits) ResetHint() (time.Duration, bool) {
 		}
 	}
 	return soonest, found
-}
-
-func openAIBucket(h http.Header, limit, remaining, reset string) Bucket {
-	var b Bucket
-	b.Limit, b.HasLimit = count(first(h, limit))
-	b.Remaining, b.HasRemaining = count(first(h, remaining))
-	if v := first(h, reset); v != "" {
-		b.Reset, b.HasReset = ParseDuration(v)
-	}
-	return b
-}
-
-func anthropicBucket(h http.Header, now time.Time, limit, remaining, reset string) Bucket {
-	var b Bucket
-	b.Limit, b.HasLimit = count(first(h, limit))
-	b.Remaining, b.HasRemaining = count(first(h, remaining))
-	if v := first(h, reset); v != "" {
-		b.Reset, b.HasReset = ParseResetTime(v, now)
-	}
-	return b
 }
 
 // fill copies into dst what src has and dst lacks.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -231,4 +232,51 @@ func BenchmarkParseLimits(b *testing.B) {
 		_, _ = l.ResetHint()
 		_, _ = RetryAfter(h, now)
 	}
+}
+
+// parseLimitsByLookup is ParseLimits as it was first written, with a map
+// lookup per header name: the reference the single pass is fuzzed against.
+func parseLimitsByLookup(h http.Header, now time.Time) Limits {
+	var l Limits
+	if len(h) == 0 {
+		return l
+	}
+	openAI := func(limit, remaining, reset string) Bucket {
+		var b Bucket
+		b.Limit, b.HasLimit = count(first(h, limit))
+		b.Remaining, b.HasRemaining = count(first(h, remaining))
+		if v := first(h, reset); v != "" {
+			b.Reset, b.HasReset = ParseDuration(v)
+		}
+		return b
+	}
+	anthropic := func(limit, remaining, reset string) Bucket {
+		var b Bucket
+		b.Limit, b.HasLimit = count(first(h, limit))
+		b.Remaining, b.HasRemaining = count(first(h, remaining))
+		if v := first(h, reset); v != "" {
+			b.Reset, b.HasReset = ParseResetTime(v, now)
+		}
+		return b
+	}
+	l.Requests = openAI("X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests")
+	l.Tokens = openAI("X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Tokens")
+	fill(&l.Requests, anthropic("Anthropic-Ratelimit-Requests-Limit", "Anthropic-Ratelimit-Requests-Remaining", "Anthropic-Ratelimit-Requests-Reset"))
+	fill(&l.Tokens, anthropic("Anthropic-Ratelimit-Tokens-Limit", "Anthropic-Ratelimit-Tokens-Remaining", "Anthropic-Ratelimit-Tokens-Reset"))
+	l.InputTokens = anthropic("Anthropic-Ratelimit-Input-Tokens-Limit", "Anthropic-Ratelimit-Input-Tokens-Remaining", "Anthropic-Ratelimit-Input-Tokens-Reset")
+	l.OutputTokens = anthropic("Anthropic-Ratelimit-Output-Tokens-Limit", "Anthropic-Ratelimit-Output-Tokens-Remaining", "Anthropic-Ratelimit-Output-Tokens-Reset")
+	return l
+}
+
+// FuzzParseLimits checks that the single pass over the header map reads
+// what a lookup per name reads, whatever the names and values.
+func FuzzParseLimits(f *testing.F) {
+	f.Add("X-Ratelimit-Limit-Requests", "500", "Anthropic-Ratelimit-Requests-Limit", "7", "Anthropic-Ratelimit-Input-Tokens-Reset", "2026-11-25T10:00:30Z")
+	f.Add("X-Ratelimit-Reset-Tokens", "6m0s", "Anthropic-Ratelimit-Tokens-Remaining", " 12 ", "X-Ratelimit-Limit-Requests-Day", "1")
+	f.Add("Anthropic-Ratelimit-Output-Tokens-Remaining", "-1", "X-Ratelimit-Remaining-Tokens", "1.5", "Anthropic-Ratelimit-", "x")
+	f.Add("x-ratelimit-limit-tokens", "9", "X-Ratelimit-Limit", "9", "Anthropic-Ratelimit-Unified-Reset", "2026-11-25T10:00:30Z")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string) {
+		h := http.Header{k1: {v1}, k2: {v2}, k3: {v3}, "X-Ratelimit-Remaining-Requests": {v2}, "Anthropic-Ratelimit-Requests-Reset": {v3}}
+		require.Equal(t, parseLimitsByLookup(h, now), ParseLimits(h, now))
+	})
 }

@@ -61,6 +61,12 @@ func (s *bodyScanner) inObject() bool {
 	return s.depth > 0 && s.depth <= 64 && s.objects&(1<<(s.depth-1)) != 0
 }
 
+// Write implements io.Writer for io.WriterTo bodies; it never fails.
+func (s *bodyScanner) Write(p []byte) (int, error) {
+	s.write(p)
+	return len(p), nil
+}
+
 func (s *bodyScanner) write(p []byte) {
 	s.total += int64(len(p))
 	for i := 0; i < len(p); i++ {

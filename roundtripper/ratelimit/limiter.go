@@ -108,6 +108,11 @@ func (h *host) rates(cfg *Config) Rates {
 	h.mu.Lock()
 	r := h.learnt
 	h.mu.Unlock()
+	return cfg.override(r)
+}
+
+// override puts the Config's static limits over r, learnt from the server.
+func (cfg *Config) override(r Rates) Rates {
 	if cfg.RequestsPerMinute > 0 {
 		r.RequestsPerMinute = int64(cfg.RequestsPerMinute)
 	}
@@ -125,6 +130,20 @@ func (h *host) hold(now time.Time) (time.Duration, string) {
 		return d, h.holdReason
 	}
 	return 0, ""
+}
+
+// admission returns, under one lock, what a call needs to know before it
+// reserves: how long from now the host is held back and why (as hold
+// does), and the rates in force (as rates does).
+func (h *host) admission(now time.Time, cfg *Config) (time.Duration, string, Rates) {
+	h.mu.Lock()
+	r := h.learnt
+	d, why := h.holdUntil.Sub(now), h.holdReason
+	h.mu.Unlock()
+	if d <= 0 {
+		d, why = 0, ""
+	}
+	return d, why, cfg.override(r)
 }
 
 // allowed is how long a call starting at now may wait: MaxWait, or less
@@ -162,11 +181,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := &call{l: l, h: h, ctx: ctx, out: out, tokens: tokens}
 	c.allowed, c.byDeadline = l.allowed(ctx, start)
 
-	after, why := h.hold(start)
+	after, why, rates := h.admission(start, &l.cfg)
 	if c.allowed >= 0 && after > c.allowed {
 		return c.reject(&LimitedError{Reason: why, Wait: after})
 	}
-	c.rates = h.rates(&l.cfg)
+	c.rates = rates
 	g, err := l.store.Reserve(ctx, Reservation{
 		Key: h.key, Now: start, After: after, Rates: c.rates,
 		Requests: 1, Tokens: tokens, MaxWait: c.allowed,
@@ -305,6 +324,11 @@ type call struct {
 // without its cancellation, since a correction must be made even when the
 // caller has gone. One per call, however many adjustments it makes.
 func (c *call) adjustCtx() context.Context {
+	if _, ok := c.l.store.(*MemoryStore); ok {
+		// The MemoryStore never looks at the context: spare the call the
+		// allocation of one.
+		return c.ctx
+	}
 	if c.bg == nil {
 		c.bg = context.WithoutCancel(c.ctx)
 	}
@@ -373,10 +397,11 @@ func (c *call) finish() {
 	h.mu.Lock()
 	h.stats.UsedTokens += used
 	h.stats.Corrected++
+	learnt := h.learnt
 	h.mu.Unlock()
 	if d := used - c.tokens; d != 0 {
 		l.store.Adjust(c.adjustCtx(), Adjustment{
-			Key: h.key, Now: l.now(), Rates: h.rates(&l.cfg), Tokens: d,
+			Key: h.key, Now: l.now(), Rates: l.cfg.override(learnt), Tokens: d,
 			Fallback: c.fallback, RemainingRequests: -1, RemainingTokens: -1,
 		})
 	}
@@ -407,19 +432,23 @@ func (l *Limiter) estimate(req *http.Request) (*http.Request, int64, error) {
 	if req.Body == nil || req.Body == http.NoBody {
 		return req, 0, nil
 	}
-	var s bodyScanner
 	if req.GetBody != nil {
 		rc, err := req.GetBody()
+		s := scanners.Get().(*bodyScanner)
+		*s = bodyScanner{}
 		if err == nil {
-			err = scan(&s, rc)
+			err = scan(s, rc)
 			rc.Close()
 		}
+		n := s.tokens(l.cfg.defaultMaxTokens())
+		scanners.Put(s)
 		if err != nil {
 			closeBody(req)
 			return nil, 0, fmt.Errorf("ratelimit: reading request body: %w", err)
 		}
-		return req, s.tokens(l.cfg.defaultMaxTokens()), nil
+		return req, n, nil
 	}
+	var s bodyScanner
 	data, err := io.ReadAll(req.Body)
 	req.Body.Close()
 	if err != nil {
@@ -434,9 +463,20 @@ func (l *Limiter) estimate(req *http.Request) (*http.Request, int64, error) {
 	return out, s.tokens(l.cfg.defaultMaxTokens()), nil
 }
 
+// scanners recycles the estimate's scanner, which a body's WriteTo would
+// otherwise move to the heap on every call.
+var scanners = sync.Pool{New: func() any { return new(bodyScanner) }}
+
 var scanBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 func scan(s *bodyScanner, r io.Reader) error {
+	if wt, ok := r.(io.WriterTo); ok {
+		// An in-memory body (bytes.Reader, strings.Reader: what SDKs and
+		// http.NewRequest give) hands its bytes over where they lie,
+		// instead of being copied into a buffer first.
+		_, err := wt.WriteTo(s)
+		return err
+	}
 	bp := scanBufs.Get().(*[]byte)
 	defer scanBufs.Put(bp)
 	buf := *bp
