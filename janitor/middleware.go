@@ -227,6 +227,9 @@ func (rs *reqState) response(resp *http.Response) {
 			hint, hasHint = ParseKeepAlive(v)
 		}
 	}
+	if resp.ProtoMajor != 2 && !hasHint {
+		return // nothing to record: spare the janitor's lock
+	}
 	j.mu.Lock()
 	if resp.ProtoMajor == 2 {
 		c.h2 = true
