@@ -698,7 +698,7 @@ type Stats struct {
 	ClosedLifetime int64 // retired by the janitor: older than MaxLifetime
 	ClosedRequests int64 // retired by the janitor: served MaxRequestsPerConn requests
 	ClosedServer   int64 // closed by the server (end of stream, or "Connection: close")
-	ClosedError    int64 // ended by a network error (reset, broken pipe)
+	ClosedError    int64 // ended by a network error (reset, broken pipe), or retired as silent (see the package doc)
 	ClosedOther    int64 // closed by the transport for its own reasons (CloseIdleConnections, its idle limits, a body closed early)
 
 	// Resent counts requests the middleware sent again because they
