@@ -68,6 +68,28 @@
 // ciphertext: a due HTTP/2 connection over TLS is closed when it is next
 // idle, as HTTP/1 ones are.
 //
+// # Silent connections
+//
+// A connection that stops delivering anything (a peer or middlebox that
+// drops what the server sends) fails every request on it by timeout; over
+// HTTP/2 net/http keeps handing it out, so a replay of a timed-out request
+// lands on it again, until the ping timeout. The rule: when a request
+// gives up (its context ends, or a timeout) without response headers, after
+// waiting at least 250ms on a connection from which nothing at all arrived
+// since the request got it, that connection is retired (counted as
+// ClosedError): an h2c connection whose frames the janitor follows is sent
+// a GOAWAY (its other streams run on); any other is closed as soon as no
+// request holds it. A server slow to send headers does not trip it while
+// anything else arrives on the connection (other streams, pings, window
+// updates); alone on a quiet connection it costs one new connection.
+//
+// # Close
+//
+// [Janitor.Close] closes the idle connections it knows, and then each one
+// as soon as its last request ends, so that no connection outlives the
+// client: over HTTP/2 a stream whose context was cancelled (by a watchdog
+// or a timeout) may end after the caller's last CloseIdleConnections.
+//
 // Stats counts the connections open, in use, idle and draining, and those
 // closed by reason: idle, lifetime, requests, server, error (and other, for
 // closes by the transport itself).

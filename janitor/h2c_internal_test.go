@@ -180,7 +180,7 @@ func TestWriteGuardAsksTheKernel(t *testing.T) {
 		// the response had stalled: the kernel's count of the idle time
 		// decides.
 		f := newFixture(t, Config{IdleTimeout: 30 * time.Millisecond})
-		require.NoError(t, f.j.Close()) // no sweeper
+		f.j.stopSweep() // no sweeper
 		c, peer := tcpPair(t, f.j)
 		go func() { _, _ = peer.Write([]byte("HTTP/1.1 200 OK\r\n\r\n")) }()
 		_, err := io.ReadFull(c, make([]byte, 19))

@@ -1,6 +1,7 @@
 package janitor
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -41,19 +42,24 @@ type Janitor struct {
 	kaMargin    time.Duration
 	useKAHint   bool
 	clock       clock
-	epoch       time.Time // origin of conn.lastRead
+	epoch       time.Time     // origin of conn.lastRead
+	silentAfter time.Duration // see Janitor.silent
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
+	due      dueHeap   // connections with a due time, soonest first
 	nextWake time.Time // when the sweeper will next look; zero: not scheduled
 	dialed   int64
 	resent   int64
 	refused  int64
 	closed   [numReasons]int64
+	shut     bool  // Close was called: connections close as soon as idle
+	looked   int64 // connections the sweeper looked at, ever (for tests)
 
 	wake     chan struct{}
 	stop     chan struct{}
 	stopOnce sync.Once
+	shutOnce sync.Once
 	wg       sync.WaitGroup
 }
 
@@ -73,6 +79,7 @@ func newJanitor(cfg Config, clk clock) *Janitor {
 		useKAHint:   useHint,
 		clock:       clk,
 		epoch:       clk.Now(),
+		silentAfter: defaultSilentAfter,
 		conns:       make(map[*conn]struct{}),
 		wake:        make(chan struct{}, 1),
 		stop:        make(chan struct{}),
@@ -82,15 +89,46 @@ func newJanitor(cfg Config, clk clock) *Janitor {
 	return j
 }
 
-// Close stops the sweeping goroutine and waits for it. Connections are left
-// open; close them through the transport (CloseIdleConnections). After
-// Close, due connections are still retired when they become idle or are
-// picked from the pool, but no longer on a timer. Close is safe to call more
-// than once.
+// Close stops the sweeping goroutine and waits for it, then closes every
+// connection it knows that no request holds, and from then on closes each
+// connection as soon as its last request (stream) ends. A connection in use
+// is never cut: its requests run to their end. Close does not wait for
+// them. A connection dialed but not yet reported by the middleware (being
+// set up for a request, or left unused in the pool) is left to the
+// transport's CloseIdleConnections, which the caller should also call.
+//
+// The closes after Close matter for HTTP/2: when a request's context is
+// already done, net/http's Body.Close returns before the stream's cleanup
+// has made the connection idle, so a CloseIdleConnections right after the
+// last Body.Close can miss the connection and leave it open, with its read
+// goroutine, until the transport's idle timeout. The janitor counts the
+// stream as ended when Body.Close is called and closes the connection
+// itself. Close is safe to call more than once.
 func (j *Janitor) Close() error {
+	j.stopSweep()
+	j.shutOnce.Do(func() {
+		var idle []*conn
+		j.mu.Lock()
+		j.shut = true
+		for c := range j.conns {
+			if c.gone || c.active > 0 || c.fresh {
+				continue
+			}
+			c.gone = true
+			idle = append(idle, c)
+		}
+		j.mu.Unlock()
+		for _, c := range idle {
+			_ = c.Close()
+		}
+	})
+	return nil
+}
+
+// stopSweep stops the sweeping goroutine and waits for it.
+func (j *Janitor) stopSweep() {
 	j.stopOnce.Do(func() { close(j.stop) })
 	j.wg.Wait()
-	return nil
 }
 
 // WrapDial returns a dial function that dials with next (a net.Dialer when
@@ -106,7 +144,7 @@ func (j *Janitor) WrapDial(next DialFunc) DialFunc {
 			return nil, err
 		}
 		now := j.clock.Now()
-		c := &conn{Conn: nc, j: j, born: now, idleSince: now, fresh: true}
+		c := &conn{Conn: nc, j: j, born: now, idleSince: now, fresh: true, heapIdx: -1}
 		if strings.HasPrefix(network, "tcp") {
 			if raw := rawConn(nc); raw != nil {
 				c.probe = newSockProbe(raw)
@@ -161,16 +199,19 @@ type conn struct {
 	idleSince time.Time // when active last fell to zero
 	hint      time.Duration
 	hasHint   bool
-	h2        bool // a response on it was HTTP/2
-	fresh     bool // no request has reported getting it yet
-	gone      bool // closed, or being closed by the janitor
-	draining  bool // h2c: retired by a GOAWAY, closing when its last stream ends
+	h2        bool      // a response on it was HTTP/2
+	fresh     bool      // no request has reported getting it yet
+	gone      bool      // closed, or being closed by the janitor
+	draining  bool      // h2c: retired by a GOAWAY, closing when its last stream ends
+	silent    bool      // went silent under a request: closed as soon as idle
+	dueAt     time.Time // when the sweeper looks at it next, if in j.due
+	heapIdx   int       // index in j.due; -1: not there
 
 	written   atomic.Int64 // bytes written, ever
 	armed     atomic.Bool  // idle HTTP/1 connection: check the expiry at the next write
 	lastRead  atomic.Int64 // when data last arrived, as nanoseconds since j.epoch; 0: never
 	cause     atomic.Int32 // first reason observed for its end
-	closeOnce sync.Once
+	forgotten atomic.Bool  // counted as closed and out of j.conns
 
 	// h2c: the reader follows the server's frames to hand the client a
 	// GOAWAY between two of them (see h2c.go).
@@ -245,16 +286,26 @@ func (c *conn) observe(err error) {
 // Close closes the connection and counts it by the reason of its end.
 func (c *conn) Close() error {
 	// Count first, so that Stats has it once the peer can see the close.
-	c.closeOnce.Do(func() {
+	// The sweeper forgets the connections it closes in one batch, under
+	// the lock it already holds.
+	if c.forgotten.CompareAndSwap(false, true) {
 		c.cause.CompareAndSwap(int32(reasonNone), int32(reasonOther))
 		j := c.j
 		j.mu.Lock()
-		c.gone = true
-		delete(j.conns, c)
-		j.closed[c.cause.Load()]++
+		j.forgetLocked(c)
 		j.mu.Unlock()
-	})
+	}
 	return c.Conn.Close()
+}
+
+// forgetLocked counts c as closed and drops it; c.forgotten is already set.
+func (j *Janitor) forgetLocked(c *conn) {
+	c.gone = true
+	delete(j.conns, c)
+	if c.heapIdx >= 0 {
+		heap.Remove(&j.due, c.heapIdx)
+	}
+	j.closed[c.cause.Load()]++
 }
 
 // errExpired fails the first write of a request onto a pooled connection
@@ -349,11 +400,51 @@ func (j *Janitor) dueLocked(c *conn, now time.Time) (reason, time.Time) {
 	return reasonNone, at
 }
 
-// scheduleLocked makes sure the sweeper wakes by the time idle connection c
-// is due.
+// scheduleLocked makes sure the sweeper looks at idle connection c by the
+// time it is due.
 func (j *Janitor) scheduleLocked(c *conn, now time.Time) {
 	_, at := j.dueLocked(c, now)
+	j.setDueLocked(c, at)
+}
+
+// setDueLocked has the sweeper look at c at at (zero: never).
+func (j *Janitor) setDueLocked(c *conn, at time.Time) {
+	if at.IsZero() {
+		if c.heapIdx >= 0 {
+			heap.Remove(&j.due, c.heapIdx)
+		}
+		return
+	}
+	c.dueAt = at
+	if c.heapIdx >= 0 {
+		heap.Fix(&j.due, c.heapIdx)
+	} else {
+		heap.Push(&j.due, c)
+	}
 	j.wakeByLocked(at)
+}
+
+// dueHeap orders connections by dueAt, soonest first (container/heap).
+type dueHeap []*conn
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(a, b int) bool { return h[a].dueAt.Before(h[b].dueAt) }
+func (h dueHeap) Swap(a, b int) {
+	h[a], h[b] = h[b], h[a]
+	h[a].heapIdx, h[b].heapIdx = a, b
+}
+func (h *dueHeap) Push(x any) {
+	c := x.(*conn)
+	c.heapIdx = len(*h)
+	*h = append(*h, c)
+}
+func (h *dueHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	c.heapIdx = -1
+	return c
 }
 
 // wakeByLocked makes sure the sweeper wakes by at (zero: no need).
@@ -440,7 +531,7 @@ func (j *Janitor) acquireLocked(c *conn, reused bool, now time.Time) action {
 			j.drainLocked(c, r)
 			return goaway
 		}
-		j.wakeByLocked(at)
+		j.setDueLocked(c, at)
 		return keep
 	}
 	if !reused || h2 || c.active != 1 {
@@ -464,6 +555,14 @@ func (j *Janitor) releaseLocked(c *conn, now time.Time) action {
 	c.active--
 	if c.active > 0 || c.gone {
 		return keep
+	}
+	if j.shut {
+		c.gone = true
+		return closeIt
+	}
+	if c.silent {
+		j.retireLocked(c, reasonError)
+		return closeIt
 	}
 	if c.draining {
 		// The client closes it when its last stream ends, once it has
@@ -500,7 +599,9 @@ func (j *Janitor) releaseLocked(c *conn, now time.Time) action {
 }
 
 // sweep closes idle connections as they become due, and sends h2c ones,
-// idle or busy, a GOAWAY, until Close.
+// idle or busy, a GOAWAY, until Close. It looks only at the connections
+// due by now, soonest first, from a heap kept by due time: a wake costs
+// O(k log n) for k connections due out of n, under j.mu.
 func (j *Janitor) sweep() {
 	defer j.wg.Done()
 	type todo struct {
@@ -511,42 +612,55 @@ func (j *Janitor) sweep() {
 	for {
 		now := j.clock.Now()
 		due = due[:0]
-		var next time.Time
-		later := func(at time.Time) {
-			if !at.IsZero() && (next.IsZero() || at.Before(next)) {
-				next = at
-			}
-		}
 		j.mu.Lock()
-		for c := range j.conns {
+		for len(j.due) > 0 && !j.due[0].dueAt.After(now) {
+			c := heap.Pop(&j.due).(*conn)
+			j.looked++
 			if c.gone || c.draining {
 				continue
 			}
 			_, h2c := c.isH2Locked()
 			if c.active > 0 {
+				// A busy HTTP/1 or TLS connection is looked at again
+				// when its request ends; a busy h2c one may be due by
+				// age.
 				if h2c {
 					r, at := j.dueBusyLocked(c, now)
 					if r != reasonNone {
 						j.drainLocked(c, r)
 						due = append(due, todo{c, goaway})
+					} else {
+						j.setDueLocked(c, at)
 					}
-					later(at)
 				}
 				continue
 			}
 			r, at := j.dueLocked(c, now)
 			switch {
 			case r == reasonNone:
-				later(at)
+				j.setDueLocked(c, at)
 			case h2c:
 				j.drainLocked(c, r)
 				due = append(due, todo{c, goaway})
 			default:
 				j.retireLocked(c, r)
+				if c.forgotten.CompareAndSwap(false, true) {
+					j.forgetLocked(c) // counted here, once for the batch's lock
+				}
 				due = append(due, todo{c, closeIt})
 			}
 		}
+		var next time.Time
+		if len(j.due) > 0 {
+			next = j.due[0].dueAt
+		}
 		j.nextWake = next
+		// A wake-up signalled by setDueLocked above is for a time this
+		// loop has just seen.
+		select {
+		case <-j.wake:
+		default:
+		}
 		j.mu.Unlock()
 		for _, d := range due {
 			d.a.do(d.c)
@@ -556,7 +670,7 @@ func (j *Janitor) sweep() {
 		var fire <-chan time.Time
 		stopTimer := func() bool { return false }
 		if !next.IsZero() {
-			fire, stopTimer = j.clock.NewTimer(next.Sub(now))
+			fire, stopTimer = j.clock.NewTimer(next.Sub(j.clock.Now())) // time moved while it swept
 		}
 		select {
 		case <-fire:
@@ -584,7 +698,7 @@ type Stats struct {
 	ClosedLifetime int64 // retired by the janitor: older than MaxLifetime
 	ClosedRequests int64 // retired by the janitor: served MaxRequestsPerConn requests
 	ClosedServer   int64 // closed by the server (end of stream, or "Connection: close")
-	ClosedError    int64 // ended by a network error (reset, broken pipe)
+	ClosedError    int64 // ended by a network error (reset, broken pipe), or retired as silent (see the package doc)
 	ClosedOther    int64 // closed by the transport for its own reasons (CloseIdleConnections, its idle limits, a body closed early)
 
 	// Resent counts requests the middleware sent again because they

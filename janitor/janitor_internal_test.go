@@ -148,7 +148,7 @@ func TestPickingADueConnectionClosesItFirst(t *testing.T) {
 	f := newFixture(t, Config{IdleTimeout: time.Minute})
 	c, _ := f.dialConn()
 	f.use(c, false).done()
-	require.NoError(t, f.j.Close()) // no sweeper: only the check at pick time
+	f.j.stopSweep() // no sweeper: only the check at pick time
 	f.clk.Advance(time.Minute)
 	rs := f.use(c, true)
 	assert.True(t, isClosed(c), "closed before the request writes anything")
@@ -259,4 +259,64 @@ func TestUnreportedConnectionIsLeftAlone(t *testing.T) {
 	}
 	assert.False(t, isClosed(c))
 	assert.Equal(t, Stats{Dialed: 1, Open: 1, InUse: 1}, f.j.Stats())
+}
+
+// TestCloseClosesIdleConnections: after Close, an idle connection is closed
+// at once and a busy one as soon as its request ends (over HTTP/2 the
+// stream may end after the caller's CloseIdleConnections); one never
+// reported by the middleware is left to the transport.
+func TestCloseClosesIdleConnections(t *testing.T) {
+	f := newFixture(t, Config{IdleTimeout: -1})
+	idle, _ := f.dialConn()
+	f.use(idle, false).done()
+	busy, _ := f.dialConn()
+	rs := f.use(busy, false)
+	h2, _ := f.dialConn()
+	h2rs := f.use(h2, false)
+	h2rs.response(&http.Response{ProtoMajor: 2, Header: http.Header{}})
+	unreported, _ := f.dialConn()
+
+	require.NoError(t, f.j.Close())
+	assert.True(t, isClosed(idle), "idle at Close")
+	assert.False(t, isClosed(busy), "busy at Close")
+	assert.False(t, isClosed(h2), "busy at Close")
+	rs.done()
+	assert.True(t, isClosed(busy), "idle after Close")
+	h2rs.done()
+	assert.True(t, isClosed(h2), "idle after Close")
+	assert.False(t, isClosed(unreported))
+	require.NoError(t, f.j.Close())
+	st := f.j.Stats()
+	assert.Equal(t, int64(3), st.ClosedOther)
+	assert.Equal(t, 1, st.Open)
+}
+
+// TestSweeperLooksOnlyAtDueConnections: with n idle connections expiring
+// one after another, each wake of the sweeper looks at the connections due,
+// not at all of them (a rescan was n² over the expiries).
+func TestSweeperLooksOnlyAtDueConnections(t *testing.T) {
+	const n = 50
+	f := newFixture(t, Config{IdleTimeout: time.Second})
+	f.peers = make(chan net.Conn, n)
+	f.dial = f.j.WrapDial(pipeDial(t, f.peers))
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		conns[i], _ = f.dialConn()
+		f.use(conns[i], false).done()
+		f.clk.Advance(10 * time.Millisecond) // each due 10ms after the one before
+	}
+	f.waitArmed(1)
+	f.clk.Advance(time.Second - n*10*time.Millisecond - 10*time.Millisecond)
+	for i := range conns {
+		f.waitArmed(1)
+		f.clk.Advance(10 * time.Millisecond)
+		require.Eventually(t, func() bool { return f.j.Stats().ClosedIdle >= int64(i+1) }, 10*time.Second, time.Millisecond, "step %d: %+v, timers %d", i, f.j.Stats(), f.clk.Timers())
+	}
+	f.j.mu.Lock()
+	looked := f.j.looked
+	f.j.mu.Unlock()
+	assert.LessOrEqual(t, looked, int64(2*n), "looked at %d connections for %d expiries", looked, n)
+	for _, c := range conns {
+		assert.True(t, isClosed(c))
+	}
 }

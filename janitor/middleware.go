@@ -1,6 +1,7 @@
 package janitor
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -37,6 +38,7 @@ func (j *Janitor) Middleware() roundtripper.Middleware {
 				resp, err := next.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
 				if err != nil {
 					unsent := rs.unsent()
+					rs.failed(req.Context(), err)
 					rs.done()
 					if !unsent || attempt >= maxResends || req.Context().Err() != nil {
 						return nil, err
@@ -99,8 +101,10 @@ type reqState struct {
 	last *conn // the connection it got last, kept after done
 	fin  bool
 
-	reused  bool  // last came from the pool
-	written int64 // last.written when the request got it
+	reused  bool      // last came from the pool
+	written int64     // last.written when the request got it
+	readAt  int64     // last.lastRead when the request got it
+	gotAt   time.Time // when the request got last
 }
 
 // unsent reports whether the request failed on a pooled HTTP/1 connection
@@ -170,6 +174,7 @@ func (rs *reqState) gotConn(info httptrace.GotConnInfo) {
 	if c != nil && !rs.fin {
 		rs.conn, rs.last = c, c
 		rs.reused, rs.written = info.Reused, c.written.Load()
+		rs.readAt, rs.gotAt = c.lastRead.Load(), now
 		if alpnH2 {
 			c.h2 = true
 		}
@@ -222,6 +227,9 @@ func (rs *reqState) response(resp *http.Response) {
 			hint, hasHint = ParseKeepAlive(v)
 		}
 	}
+	if resp.ProtoMajor != 2 && !hasHint {
+		return // nothing to record: spare the janitor's lock
+	}
 	j.mu.Lock()
 	if resp.ProtoMajor == 2 {
 		c.h2 = true
@@ -262,3 +270,55 @@ type upgradedBody struct {
 }
 
 func (b *upgradedBody) Write(p []byte) (int, error) { return b.w.Write(p) }
+
+// defaultSilentAfter is how long a connection must have sent nothing, while
+// a request on it waited for its response headers, before the janitor
+// retires it when that request gives up (see reqState.failed). It is well
+// under the shortest first-token timeout in use (1s), whose clock starts
+// before the dial: a replay after that timeout must not find the same
+// connection; and above the time a user takes to cancel a call by mistake.
+const defaultSilentAfter = 250 * time.Millisecond
+
+// failed looks at a request that ended without a response: when it gave up
+// (its context ended, or a timeout) after waiting at least
+// j.silentAfter for its headers on a connection from which nothing at all
+// arrived since the request got it, the connection is retired as silent:
+// over HTTP/1 net/http closes it anyway; an HTTP/2 connection would
+// otherwise be handed to the request's replay, and to every new request,
+// until its ping timeout. An h2c connection whose frames the janitor
+// follows is sent a GOAWAY (its other streams run on, new ones go to a new
+// connection); any other (TLS, or h2c that never sent a byte) is closed as
+// soon as no request holds it. Closes are counted as ClosedError.
+//
+// A server legitimately slow to send headers cannot trip this while other
+// streams on the connection receive anything, or while it sends pings or
+// window updates; alone on a quiet connection, the cost of a false
+// positive is one new connection.
+func (rs *reqState) failed(ctx context.Context, err error) {
+	var ne net.Error
+	if ctx.Err() == nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		return
+	}
+	rs.mu.Lock()
+	c, readAt, gotAt := rs.conn, rs.readAt, rs.gotAt
+	rs.mu.Unlock()
+	if c == nil || c.lastRead.Load() != readAt {
+		return
+	}
+	j := rs.j
+	if j.clock.Now().Sub(gotAt) < j.silentAfter {
+		return
+	}
+	a := keep
+	j.mu.Lock()
+	if !c.gone && !c.draining && !c.silent {
+		if _, h2c := c.isH2Locked(); h2c {
+			j.drainLocked(c, reasonError)
+			a = goaway
+		} else {
+			c.silent = true
+		}
+	}
+	j.mu.Unlock()
+	a.do(c)
+}

@@ -9,34 +9,44 @@ import (
 
 // gate admits requests into the transport: at most perHost in flight to one
 // host and total in flight overall (zero: no limit). Requests that do not fit
-// queue in one FIFO list; every release grants, in arrival order, each waiter
-// that fits. So after every operation no waiter fits, and a newcomer that
-// fits may go at once without overtaking anyone queued for its host.
+// queue in a FIFO list of their host. A release frees one slot of its host
+// and one of the total, so it grants at most one waiter: the head of its
+// host's queue, or, when the total limit was what held requests back, the
+// waiter that arrived first among the heads of the hosts with room, found
+// by walking the hosts that have waiters (an LLM client talks to a handful),
+// never the waiters. So after every operation no waiter fits, and a
+// newcomer that fits may go at once without overtaking anyone queued for
+// its host.
 type gate struct {
 	perHost, total int
 	timeout        time.Duration // zero: wait until the context ends
 	clock          clock
 
-	mu         sync.Mutex
-	inFlight   int
-	hosts      map[string]*hostState
-	head, tail *waiter
+	mu       sync.Mutex
+	inFlight int
+	waiting  int // over all hosts
+	seq      uint64
+	hosts    map[string]*hostState
+	queued   map[*hostState]struct{} // hosts with waiters
 }
 
 type hostState struct {
 	inFlight, waiting int
 	opened, timeouts  int64
+	head, tail        *waiter // its queue, in arrival order
 }
 
 type waiter struct {
 	host       *hostState
+	seq        uint64        // arrival order over all hosts
 	ready      chan struct{} // closed when granted
 	granted    bool
 	prev, next *waiter
 }
 
 func newGate(perHost, total int, timeout time.Duration, clk clock) *gate {
-	return &gate{perHost: perHost, total: total, timeout: timeout, clock: clk, hosts: make(map[string]*hostState)}
+	return &gate{perHost: perHost, total: total, timeout: timeout, clock: clk,
+		hosts: make(map[string]*hostState), queued: make(map[*hostState]struct{})}
 }
 
 // hostLocked returns the state of key, creating it. Entries are kept for the
@@ -51,8 +61,10 @@ func (g *gate) hostLocked(key string) *hostState {
 	return h
 }
 
+func (g *gate) hostFitsLocked(h *hostState) bool { return g.perHost <= 0 || h.inFlight < g.perHost }
+
 func (g *gate) fitsLocked(h *hostState) bool {
-	return (g.perHost <= 0 || h.inFlight < g.perHost) && (g.total <= 0 || g.inFlight < g.total)
+	return g.hostFitsLocked(h) && (g.total <= 0 || g.inFlight < g.total)
 }
 
 // slot is one admitted request; release gives it back, once.
@@ -113,7 +125,6 @@ func (g *gate) leave(w *waiter, timedOut bool) bool {
 		return true
 	}
 	g.removeLocked(w)
-	w.host.waiting--
 	if timedOut {
 		w.host.timeouts++
 	}
@@ -123,48 +134,75 @@ func (g *gate) leave(w *waiter, timedOut bool) bool {
 func (g *gate) release(h *hostState) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	totalBound := g.total > 0 && g.inFlight >= g.total
 	h.inFlight--
 	g.inFlight--
-	for w := g.head; w != nil; {
-		if g.total > 0 && g.inFlight >= g.total {
-			break
-		}
-		next := w.next
-		if g.fitsLocked(w.host) {
-			g.removeLocked(w)
-			w.host.waiting--
-			w.host.inFlight++
-			g.inFlight++
-			w.granted = true
-			close(w.ready)
-		}
-		w = next
+	if g.waiting == 0 {
+		return
 	}
+	if !totalBound {
+		// Every waiter was held back by its host's limit; only h's
+		// changed.
+		if h.head != nil && g.fitsLocked(h) {
+			g.grantLocked(h.head)
+		}
+		return
+	}
+	var first *waiter
+	for x := range g.queued {
+		if g.hostFitsLocked(x) && (first == nil || x.head.seq < first.seq) {
+			first = x.head
+		}
+	}
+	if first != nil {
+		g.grantLocked(first)
+	}
+}
+
+func (g *gate) grantLocked(w *waiter) {
+	g.removeLocked(w)
+	w.host.inFlight++
+	g.inFlight++
+	w.granted = true
+	close(w.ready)
 }
 
 func (g *gate) pushLocked(w *waiter) {
-	w.host.waiting++
-	w.prev = g.tail
-	if g.tail != nil {
-		g.tail.next = w
-	} else {
-		g.head = w
+	h := w.host
+	g.seq++
+	w.seq = g.seq
+	h.waiting++
+	g.waiting++
+	if h.waiting == 1 {
+		g.queued[h] = struct{}{}
 	}
-	g.tail = w
+	w.prev = h.tail
+	if h.tail != nil {
+		h.tail.next = w
+	} else {
+		h.head = w
+	}
+	h.tail = w
 }
 
 func (g *gate) removeLocked(w *waiter) {
+	h := w.host
 	if w.prev != nil {
 		w.prev.next = w.next
 	} else {
-		g.head = w.next
+		h.head = w.next
 	}
 	if w.next != nil {
 		w.next.prev = w.prev
 	} else {
-		g.tail = w.prev
+		h.tail = w.prev
 	}
 	w.prev, w.next = nil, nil
+	h.waiting--
+	g.waiting--
+	if h.waiting == 0 {
+		delete(g.queued, h)
+	}
 }
 
 func (g *gate) opened(key string) {
