@@ -48,6 +48,7 @@ type cellRun struct {
 	settleFor time.Duration
 
 	conns connCounter
+	use   useCounter
 	rec   recorder
 	logs  lockedBuffer
 	reg   *prometheus.Registry
@@ -173,7 +174,7 @@ func (r *cellRun) newClient() (*http.Client, func(), error) {
 			p.SetUnencryptedHTTP2(true)
 			tr.Protocols = &p
 		}
-		c := &http.Client{Transport: r.rec.wrap(tr)}
+		c := &http.Client{Transport: r.rec.wrap(r.use.middleware(tr))}
 		if !r.cell.Stream {
 			c.Timeout = Budget
 		}
@@ -207,6 +208,7 @@ func (r *cellRun) newClient() (*http.Client, func(), error) {
 		Observe:   observe.Config{Logger: lg, Sinks: []observe.Sink{metrics}},
 		Middleware: []llmhttp.Insert{
 			{At: llmhttp.AfterRetry, Middleware: r.rec.middleware},
+			{At: llmhttp.Innermost, Middleware: r.use.middleware},
 		},
 	}
 	if r.tweak != nil {

@@ -20,11 +20,11 @@ func ExampleRun() {
 		return
 	}
 	for _, r := range rep.Results {
-		fmt.Printf("%s: %d ok of %d, %d violations\n", r.Client, r.OK(), r.Calls, len(r.Violations))
+		fmt.Printf("%s: %d ok of %d\n", r.Client, r.OK(), r.Calls)
 	}
 	fmt.Println("llmhttp violations:", len(rep.Violations()))
 	// Output:
-	// llmhttp: 3 ok of 3, 0 violations
-	// net/http: 0 ok of 3, 0 violations
+	// llmhttp: 3 ok of 3
+	// net/http: 0 ok of 3
 	// llmhttp violations: 0
 }

@@ -33,7 +33,8 @@ type CellResult struct {
 	ServerRequests int // requests the server received
 	Repeats        int // receptions beyond one per call, all excused
 	ConnsOpened    int // TCP connections the client dialed
-	PeakConns      int // most connections open at once
+	PeakConns      int // most sockets open at once (dialed and not yet closed)
+	PeakInUse      int // most connections in use by requests at once (streams over HTTP/2)
 	ConnLimit      int // the client's MaxConnsPerHost
 	GoroutinesLeft int // goroutines of the client still running after it was closed
 
@@ -92,12 +93,15 @@ func (r *cellRun) check(res *CellResult, calls []call, reqs []testserver.Request
 	r.conns.mu.Lock()
 	res.ConnsOpened, res.PeakConns = r.conns.opened, r.conns.peak
 	r.conns.mu.Unlock()
+	r.use.mu.Lock()
+	res.PeakInUse = r.use.peak
+	r.use.mu.Unlock()
+	if res.PeakInUse > res.ConnLimit {
+		v("%d connections in use at once, limit %d", res.PeakInUse, res.ConnLimit)
+	}
 	limit := res.ConnLimit
 	if res.Cell.Proto == H2C {
 		limit++ // Go's HTTP/2 client may dial a spare connection
-	}
-	if res.PeakConns > limit {
-		v("%d connections open at once, limit %d", res.PeakConns, limit)
 	}
 	// Each attempt may need a connection of its own; over HTTP/2 Go's
 	// client also re-sends, on a new connection and unseen by the layers
@@ -214,7 +218,7 @@ func invariants(r *CellResult) string {
 		return "–"
 	}
 	if len(r.Violations) == 0 {
-		return fmt.Sprintf("pass (peak %d conns)", r.PeakConns)
+		return fmt.Sprintf("pass (peak %d in use, %d open)", r.PeakInUse, r.PeakConns)
 	}
 	return fmt.Sprintf("**%d broken**", len(r.Violations))
 }

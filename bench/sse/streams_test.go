@@ -170,10 +170,12 @@ func TestManyStreams(t *testing.T) {
 	t.Logf("watchdog: %+.0f B heap, %+.2f goroutines per stream; CPU ratio watched/bare %.2f",
 		watched.heapPerStream-bare.heapPerStream, watched.goroutinesPerStream-bare.goroutinesPerStream,
 		float64(watched.cpu)/float64(bare.cpu))
-	// One-sided: the claim is that the watchdog adds no goroutine per stream.
-	// The in-process h2c server's own goroutines per stream vary a little
-	// between runs on a loaded machine (2.72 to 2.92 seen), in either run.
-	require.LessOrEqual(t, watched.goroutinesPerStream, bare.goroutinesPerStream+0.05, "no goroutine per watched stream")
+	// The claim is that the watchdog starts no goroutine per stream, which
+	// would show as +1.00. The in-process h2c server's own goroutines per
+	// stream vary between runs on a loaded machine by about ±0.2 in either
+	// run (2.72 to 3.03 seen, in both directions), so a tolerance of 0.05
+	// measured that noise; half a goroutine still catches one per stream.
+	require.Less(t, watched.goroutinesPerStream-bare.goroutinesPerStream, 0.5, "no goroutine per watched stream")
 }
 
 // blockingBody yields one chunk and then blocks until closed, like a stream
