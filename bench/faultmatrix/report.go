@@ -96,7 +96,11 @@ func (r *cellRun) check(res *CellResult, calls []call, reqs []testserver.Request
 	r.use.mu.Lock()
 	res.PeakInUse = r.use.peak
 	r.use.mu.Unlock()
-	if res.PeakInUse > res.ConnLimit {
+	// Only llmhttp's transport limits requests in flight (streams over
+	// HTTP/2); net/http's MaxConnsPerHost limits connections, and it hands
+	// a kept-alive connection to the next request just before the previous
+	// response's end reaches its reader, so its figure is not held to it.
+	if res.Client == LLMHTTP && res.PeakInUse > res.ConnLimit {
 		v("%d connections in use at once, limit %d", res.PeakInUse, res.ConnLimit)
 	}
 	limit := res.ConnLimit
