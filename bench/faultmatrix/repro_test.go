@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -53,13 +52,7 @@ func TestReproH2ConnLeftAfterClose(t *testing.T) {
 				c, err := llmhttp.NewClient(llmhttp.Config{StreamTransport: &st,
 					Timeouts: llmhttp.Timeouts{FirstToken: time.Second, TokenInterval: time.Second}})
 				require.NoError(t, err)
-				client, closeFn = c.Client, func() {
-					require.NoError(t, c.Close())
-					if os.Getenv("REPRO_SECOND_CLOSE") != "" {
-						time.Sleep(200 * time.Millisecond)
-						c.CloseIdleConnections()
-					}
-				}
+				client, closeFn = c.Client, func() { require.NoError(t, c.Close()) }
 			} else {
 				tr := http.DefaultTransport.(*http.Transport).Clone()
 				var p http.Protocols
