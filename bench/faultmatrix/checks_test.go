@@ -89,7 +89,7 @@ func TestChecksCatchFaults(t *testing.T) {
 				cfg.Transport.MaxConnsPerHost = -1
 				cfg.StreamTransport.MaxConnsPerHost = -1
 			},
-			want: "connections in use at once, limit 2",
+			want: "connections open at once, limit 2",
 		},
 	}
 	api := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())

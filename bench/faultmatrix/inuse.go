@@ -14,18 +14,19 @@ import (
 // response body ends (EOF or Close) or the attempt fails. Over HTTP/2 it
 // counts streams, which is what MaxConnsPerHost limits there.
 //
-// It is the measure the connection-limit invariant needs. Counting the
-// sockets a dialer holds open is not: net/http gives a closing HTTP/1
+// The report shows it beside the sockets open, which the invariant
+// checks. Neither is exact from outside the transport: net/http gives a closing HTTP/1
 // connection's slot to a waiting dial before it closes the socket
 // (persistConn.closeLocked calls decConnsPerHost, then conn.Close), so for
 // an instant a new socket can be open beside one that no request uses any
 // more (seen once: 9 open against a limit of 8, in the slow_close cell).
 //
-// For llmhttp the count is exact: its transport admits a request only once
-// an earlier one's body has ended. For plain net/http it can run one or two
+// This count in turn runs one over at a hand-over: llmhttp's transport
+// frees a request's slot inside the body's final Read, before this counter
+// sees the end (seen once: 3 against 2 over h2c). For plain net/http it can run one or two
 // over the limit for an instant, because net/http hands a kept-alive
 // connection to the next request just before the previous response's end
-// reaches its reader; the matrix holds only llmhttp to the limit.
+// reaches its reader; neither client is held to this figure.
 type useCounter struct {
 	mu        sync.Mutex
 	cur, peak int
